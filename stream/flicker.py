@@ -1,0 +1,55 @@
+"""Flicker: how much the labels of a face change between consecutive frames, measured in
+the aligned crop (so head motion is taken out), and the lag smoothing adds after a change."""
+import numpy as np
+
+from models.classes import BACKGROUND, CLASS_GROUPS
+
+
+class FlickerMeter:
+    """Accumulates, per face id, the share of face pixels whose label changes between
+    consecutive frames: overall and per class group (a pixel counts for a group when the
+    group holds it in either frame)."""
+
+    def __init__(self):
+        self._prev: dict[int, np.ndarray] = {}
+        self.changed = {"all": 0, **{g: 0 for g in CLASS_GROUPS}}
+        self.total = {"all": 0, **{g: 0 for g in CLASS_GROUPS}}
+        self.pairs = 0
+
+    def update(self, face_id: int, label: np.ndarray):
+        prev = self._prev.get(face_id)
+        self._prev[face_id] = label
+        if prev is None or prev.shape != label.shape:
+            return
+        self.pairs += 1
+        changed = prev != label
+        face = (prev != BACKGROUND) | (label != BACKGROUND)
+        self.changed["all"] += int((changed & face).sum())
+        self.total["all"] += int(face.sum())
+        for name, classes in CLASS_GROUPS.items():
+            a, b = np.isin(prev, classes), np.isin(label, classes)
+            self.changed[name] += int((a != b).sum())
+            self.total[name] += int((a | b).sum())
+
+    def forget(self, face_id: int):
+        self._prev.pop(face_id, None)
+
+    def result(self) -> dict:
+        """Share (0..1) of face pixels changing label per frame, overall and per group."""
+        return {k: (self.changed[k] / self.total[k] if self.total[k] else 0.0) for k in self.total}
+
+
+def step_lag(smoother, probs_a: np.ndarray, probs_b: np.ndarray, points_a, points_b,
+             agree: float = 0.95, max_frames: int = 30) -> int:
+    """Frames until the smoothed labels reach `agree` agreement (on face pixels) with a new
+    parse after an abrupt change from probs_a to probs_b (e.g. two real frames of a fast head
+    turn). 0 means the change shows in the very frame it happens."""
+    target = probs_b.argmax(0)
+    face = target != BACKGROUND
+    for _ in range(10):
+        smoother([0], probs_a[None], [points_a])
+    for k in range(max_frames):
+        out = smoother([0], probs_b[None], [points_b])[0].argmax(0)
+        if (out[face] == target[face]).mean() >= agree:
+            return k
+    return max_frames

@@ -1,0 +1,88 @@
+"""The per-frame loop: track -> align -> parse (batched over faces) -> smooth -> render.
+
+`FacePipeline.process(frame)` runs one frame through every stage (images, the Gradio page);
+`FacePipeline.run(frames)` does the same for a stream, with tracking of the next frame
+overlapping parsing and rendering of the current one in another thread (mediapipe, torch and
+OpenCV release the GIL), so the two cores are both busy.
+"""
+import time
+
+import numpy as np
+
+from models import align
+from stream.flicker import FlickerMeter
+from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
+from stream.threads import in_thread
+from stream.tracker import FaceTracker
+from stream.types import FaceParse, Frame, FrameResult
+
+
+class FacePipeline:
+    def __init__(self, parser, effects=None, max_faces: int = 4, smooth: bool = True,
+                 static_images: bool = False, show_labels: bool = False, measure_flicker: bool = False):
+        self.parser = parser
+        self.effects = effects            # effects.EffectSettings or None
+        self.show_labels = show_labels
+        self.tracker = FaceTracker(max_faces=max_faces, static_images=static_images)
+        smooth = smooth and not static_images
+        self.landmark_smoother = LandmarkSmoother() if smooth else None
+        self.prob_smoother = ProbabilitySmoother() if smooth else None
+        self.flicker = FlickerMeter() if measure_flicker else None
+
+    # --- stages -----------------------------------------------------------------------
+    def track(self, frame: Frame) -> FrameResult:
+        t0 = time.perf_counter()
+        faces = self.tracker.process(frame.image)
+        t1 = time.perf_counter()
+        if self.landmark_smoother is not None:
+            faces = self.landmark_smoother(faces, frame.time)
+        t2 = time.perf_counter()
+        return FrameResult(frame, faces, timings={"landmarks": t1 - t0, "smoothing": t2 - t1})
+
+    def parse(self, result: FrameResult) -> FrameResult:
+        faces, image = result.faces, result.frame.image
+        t0 = time.perf_counter()
+        if faces:
+            crops = np.stack([align.warp_crop(image, f.matrix) for f in faces])
+            five = np.stack([align.transform_points(f.five, f.matrix) for f in faces])
+            mesh = np.stack([align.transform_points(f.mesh, f.matrix) if f.mesh is not None
+                             else np.full((478, 2), np.nan, np.float32) for f in faces])
+            probs = self.parser(crops, five, mesh)
+        t1 = time.perf_counter()
+        if faces and self.prob_smoother is not None:
+            probs = self.prob_smoother([f.id for f in faces], probs, list(five))
+        t2 = time.perf_counter()
+        parses = []
+        for f, p in zip(faces, probs if faces else []):
+            box, frame_probs = align.probs_to_frame(p, f.matrix, image.shape[:2])
+            parses.append(FaceParse(f, box, frame_probs, crop_probs=p))
+            if self.flicker is not None:
+                self.flicker.update(f.id, p.argmax(0).astype(np.uint8))
+        result.faces = parses
+        result.timings.update(parse=t1 - t0, smoothing=result.timings.get("smoothing", 0) + t2 - t1,
+                              warp_back=time.perf_counter() - t2)
+        return result
+
+    def render(self, result: FrameResult) -> FrameResult:
+        import effects
+        t0 = time.perf_counter()
+        out = result.frame.image
+        if result.faces and self.effects is not None:
+            out = effects.render(out, result.faces, self.effects)
+        if result.faces and self.show_labels:
+            out = effects.overlay_labels(out, result.faces)
+        result.output = out
+        result.timings["effects"] = time.perf_counter() - t0
+        return result
+
+    # --- whole frames ---------------------------------------------------------------------
+    def process(self, frame: Frame) -> FrameResult:
+        return self.render(self.parse(self.track(frame)))
+
+    def run(self, frames):
+        """Results for a stream of frames, in order; tracking runs one frame ahead in a thread."""
+        for result in in_thread(self.track(f) for f in frames):
+            yield self.render(self.parse(result))
+
+    def close(self):
+        self.tracker.close()
