@@ -40,28 +40,36 @@ class FacePipeline:
         return FrameResult(frame, faces, timings={"landmarks": t1 - t0, "smoothing": t2 - t1})
 
     def parse(self, result: FrameResult) -> FrameResult:
-        faces, image = result.faces, result.frame.image
+        return self.parse_batch([result])[0]
+
+    def parse_batch(self, results: list[FrameResult]) -> list[FrameResult]:
+        """Parse the faces of several frames in one batched call (folders of images)."""
         t0 = time.perf_counter()
+        faces = [(r, f) for r in results for f in r.faces]
         if faces:
-            crops = np.stack([align.warp_crop(image, f.matrix) for f in faces])
-            five = np.stack([align.transform_points(f.five, f.matrix) for f in faces])
+            crops = np.stack([align.warp_crop(r.frame.image, f.matrix) for r, f in faces])
+            five = np.stack([align.transform_points(f.five, f.matrix) for _, f in faces])
             mesh = np.stack([align.transform_points(f.mesh, f.matrix) if f.mesh is not None
-                             else np.full((478, 2), np.nan, np.float32) for f in faces])
+                             else np.full((478, 2), np.nan, np.float32) for _, f in faces])
             probs = self.parser(crops, five, mesh)
         t1 = time.perf_counter()
         if faces and self.prob_smoother is not None:
-            probs = self.prob_smoother([f.id for f in faces], probs, list(five))
+            # motion is read from the mesh (expressions move it in the crop; the five points hardly move)
+            points = [m if not np.isnan(m).any() else p for m, p in zip(mesh, five)]
+            probs = self.prob_smoother([f.id for _, f in faces], probs, points)
         t2 = time.perf_counter()
-        parses = []
-        for f, p in zip(faces, probs if faces else []):
-            box, frame_probs = align.probs_to_frame(p, f.matrix, image.shape[:2])
-            parses.append(FaceParse(f, box, frame_probs, crop_probs=p))
+        for r in results:
+            r.faces = []
+        for (r, f), p in zip(faces, probs if faces else []):
+            box, frame_probs = align.probs_to_frame(p, f.matrix, r.frame.image.shape[:2])
+            r.faces.append(FaceParse(f, box, frame_probs, crop_probs=p))
             if self.flicker is not None:
                 self.flicker.update(f.id, p.argmax(0).astype(np.uint8))
-        result.faces = parses
-        result.timings.update(parse=t1 - t0, smoothing=result.timings.get("smoothing", 0) + t2 - t1,
-                              warp_back=time.perf_counter() - t2)
-        return result
+        t3 = time.perf_counter()
+        for r in results:  # batch time shared out over its frames
+            r.timings.update(parse=(t1 - t0) / len(results), warp_back=(t3 - t2) / len(results),
+                             smoothing=r.timings.get("smoothing", 0) + (t2 - t1) / len(results))
+        return results
 
     def render(self, result: FrameResult) -> FrameResult:
         import effects

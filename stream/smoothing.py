@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from models import align
+from models import landmark_parser as lp
 from stream.types import Face
 
 
@@ -44,7 +45,7 @@ class LandmarkSmoother:
     The filter's speeds are in pixels per second, so beta is scaled by the face size (eye
     distance) to behave the same for near and far faces."""
 
-    def __init__(self, min_cutoff: float = 1.5, beta: float = 0.3):
+    def __init__(self, min_cutoff: float = 0.5, beta: float = 0.02):
         self.min_cutoff, self.beta = min_cutoff, beta
         self._filters: dict[int, tuple] = {}
 
@@ -78,7 +79,7 @@ class ProbabilitySmoother:
     freezing. `motion` (mean landmark displacement in crop pixels per frame) raises a too.
     """
 
-    def __init__(self, a_min: float = 0.35, gain: float = 1.6, motion_gain: float = 0.15):
+    def __init__(self, a_min: float = 0.2, gain: float = 0.3, motion_gain: float = 0.2):
         self.a_min, self.gain, self.motion_gain = a_min, gain, motion_gain
         self._state: dict[int, tuple] = {}   # id -> (probs, crop points)
 
@@ -89,7 +90,7 @@ class ProbabilitySmoother:
             if prev is None or prev[0].shape != probs[i].shape:
                 out[i] = probs[i]
             else:
-                motion = float(np.linalg.norm(points[i] - prev[1], axis=-1).mean()) if points[i].shape == prev[1].shape else 10.0
+                motion = _motion(points[i], prev[1])
                 diff = np.abs(probs[i] - prev[0]).max(0, keepdims=True)
                 a = np.clip(self.a_min + self.motion_gain * motion + self.gain * diff, self.a_min, 1.0)
                 out[i] = a * probs[i] + (1 - a) * prev[0]
@@ -97,3 +98,20 @@ class ProbabilitySmoother:
         for fid in set(self._state) - set(ids):
             del self._state[fid]
         return out
+
+
+# parts whose points move together when the expression changes
+MESH_GROUPS = [list(g) for g in (lp.LIPS_OUTER_UPPER, lp.LIPS_OUTER_LOWER, lp.LIPS_INNER_UPPER,
+                                 lp.LIPS_INNER_LOWER, lp.LEFT_EYE_UPPER, lp.LEFT_EYE_LOWER, lp.RIGHT_EYE_UPPER,
+                                 lp.RIGHT_EYE_LOWER, lp.LEFT_BROW_PTS, lp.RIGHT_BROW_PTS, lp.FACE_OVAL)]
+
+
+def _motion(points: np.ndarray, prev: np.ndarray) -> float:
+    """Crop pixels per frame of real movement: for a mesh, the largest mean displacement of a
+    part's points (coherent motion; independent landmark jitter averages out in the mean)."""
+    if points.shape != prev.shape:
+        return 10.0
+    d = points - prev
+    if len(d) >= 468:
+        return float(max(np.linalg.norm(d[g].mean(0)) for g in MESH_GROUPS))
+    return float(np.linalg.norm(d, axis=-1).mean())

@@ -1,0 +1,96 @@
+"""Flicker and lag of the labels on the real talking-head clips, with and without smoothing.
+
+    python -m benchmarks.flicker [--model landmarks] [--frames 150] [--clips talking_d0 ...]
+
+Flicker: in the aligned crop (head motion taken out), the share of face pixels whose label
+changes between consecutive frames (stream.flicker.FlickerMeter), overall and per group.
+Lag: on the fastest-moving 10% of frames, the shift k (frames) that best matches the smoothed
+labels at t+k to the unsmoothed labels at t; 0 means smoothing adds no delay after fast motion.
+"""
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from models.classes import BACKGROUND
+from stream import capture, session
+from stream.flicker import FlickerMeter
+
+VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
+
+
+def clip_labels(pipeline, path, frames):
+    """Per frame: (crop label map of the first face or None, five points in the frame)."""
+    out = []
+    with capture.VideoFileSource(path) as src:
+        for i, result in enumerate(pipeline.run(src)):
+            if i == frames:
+                break
+            fp = result.faces[0] if result.faces else None
+            out.append((fp.crop_probs.argmax(0).astype(np.uint8), fp.face.five) if fp else (None, None))
+    pipeline.close()
+    return out
+
+
+def flicker_of(seq):
+    meter = FlickerMeter()
+    for label, _ in seq:
+        if label is None:
+            meter.forget(0)
+        else:
+            meter.update(0, label)
+    return meter.result()
+
+
+def lag_of(raw, smooth, max_shift=4):
+    motion = [np.linalg.norm(raw[i][1] - raw[i - 1][1], axis=1).mean() / np.linalg.norm(raw[i][1][1] - raw[i][1][0])
+              if raw[i][1] is not None and raw[i - 1][1] is not None else 0.0 for i in range(1, len(raw))]
+    if not motion:
+        return None, 0.0
+    fast = [i + 1 for i in np.argsort(motion)[-max(1, len(motion) // 10):]]
+    scores = []
+    for k in range(max_shift + 1):
+        agree = []
+        for t in fast:
+            if t + k < len(smooth) and raw[t][0] is not None and smooth[t + k][0] is not None:
+                face = raw[t][0] != BACKGROUND
+                agree.append((raw[t][0][face] == smooth[t + k][0][face]).mean())
+        scores.append(np.mean(agree) if agree else 0)
+    return int(np.argmax(scores)), float(np.percentile(motion, 90))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="landmarks")
+    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--clips", nargs="*", default=None)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    clips = [VIDEOS / f"{c}.mp4" for c in args.clips] if args.clips else sorted(VIDEOS.glob("talking_*.mp4"))
+    parser = session.create_parser(args.model)
+    rows = {}
+    for clip in clips:
+        raw = clip_labels(session.build_pipeline(parser=parser, smooth=False, max_faces=1), clip, args.frames)
+        smooth = clip_labels(session.build_pipeline(parser=parser, smooth=True, max_faces=1), clip, args.frames)
+        lag, motion = lag_of(raw, smooth)
+        rows[clip.stem] = {"raw": flicker_of(raw), "smoothed": flicker_of(smooth), "lag_frames": lag,
+                           "frames": len(raw)}
+        r = rows[clip.stem]
+        print(f"{clip.stem:<14} flicker raw {100 * r['raw']['all']:5.2f}%  smoothed {100 * r['smoothed']['all']:5.2f}%"
+              f"  lag {lag} frames  ({len(raw)} frames)", flush=True)
+    groups = list(next(iter(rows.values()))["raw"])
+    print(f"\nmean over {len(rows)} clips, % of face pixels changing label per frame ({args.model}):")
+    print(f"{'group':<8}{'raw':>8}{'smoothed':>10}")
+    for g in groups:
+        raw_m = np.mean([r["raw"][g] for r in rows.values()]) * 100
+        sm_m = np.mean([r["smoothed"][g] for r in rows.values()]) * 100
+        print(f"{g:<8}{raw_m:>8.2f}{sm_m:>10.2f}")
+    lags = [r["lag_frames"] for r in rows.values() if r["lag_frames"] is not None]
+    print(f"lag after the fastest motion: median {np.median(lags):.0f}, max {max(lags)} frames")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Temporal smoothing on real parses: less flicker on a steady face, little lag after a change."""
+import numpy as np
+
+from models import align
+from models.landmark_parser import LandmarkParser
+from stream.flicker import FlickerMeter, step_lag
+from stream.smoothing import LandmarkSmoother, OneEuroFilter, ProbabilitySmoother
+from stream.types import Face
+from tests.faces import tracked
+
+
+def test_one_euro_steadies_jitter_and_follows_a_jump():
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(min_cutoff=0.5, beta=0.05)
+    steady = [f(np.array([100.0]) + rng.normal(0, 1.0, 1), t / 30) for t in range(60)]
+    assert np.std(steady[10:]) < 0.5  # input jitter has std 1
+    moved = [f(np.array([160.0]), (60 + t) / 30) for t in range(8)]
+    assert abs(moved[-1][0] - 160) < 3  # a fast move is followed within a few frames
+
+
+def _jittered_parses(n=12, px=1.0):
+    """Landmark-tier parses of the real astronaut face with its mesh jittered by `px` pixels,
+    as a steady face looks to a landmark detector from frame to frame."""
+    image, face = tracked("astronaut")
+    crop = align.warp_crop(image, face.matrix)
+    mesh = align.transform_points(face.mesh, face.matrix)
+    rng = np.random.default_rng(1)
+    parser = LandmarkParser()
+    meshes = [mesh + rng.normal(0, px, mesh.shape).astype(np.float32) for _ in range(n)]
+    probs = [parser(crop[None], None, m[None])[0] for m in meshes]
+    return probs, meshes
+
+
+def test_probability_smoothing_reduces_flicker_on_a_steady_face():
+    probs, meshes = _jittered_parses()
+    raw, smoothed = FlickerMeter(), FlickerMeter()
+    smoother = ProbabilitySmoother()
+    for p, m in zip(probs, meshes):
+        raw.update(0, p.argmax(0))
+        smoothed.update(0, smoother([0], p[None], [m])[0].argmax(0))
+    assert raw.result()["all"] > 0.003  # jitter does flip labels
+    assert smoothed.result()["all"] < 0.6 * raw.result()["all"]
+
+
+def test_lag_after_a_change_is_at_most_two_frames():
+    # two different real faces stand for the abrupt change of a fast head turn
+    a_img, a = tracked("astronaut")
+    b_img, b = tracked("portrait_A000371")
+    parser = LandmarkParser()
+    pa = parser(align.warp_crop(a_img, a.matrix)[None], None, align.transform_points(a.mesh, a.matrix)[None])[0]
+    pb = parser(align.warp_crop(b_img, b.matrix)[None], None, align.transform_points(b.mesh, b.matrix)[None])[0]
+    lag = step_lag(ProbabilitySmoother(), pa, pb, align.transform_points(a.mesh, a.matrix),
+                   align.transform_points(b.mesh, b.matrix))
+    assert lag <= 2
+
+
+def test_landmark_smoother_keeps_ids_apart_and_recomputes_alignment():
+    _, face = tracked("astronaut")
+    sm = LandmarkSmoother()
+    f1 = Face(1, face.five.copy(), face.matrix.copy(), face.mesh.copy())
+    f2 = Face(2, face.five + 200, face.matrix.copy(), face.mesh + 200)
+    out = sm([f1, f2], 0.0)
+    assert np.allclose(out[1].five, face.five + 200, atol=1e-3)
+    moved = Face(1, face.five + 3, face.matrix.copy(), face.mesh + 3)
+    out = sm([moved], 1 / 30)
+    assert 0 < abs(out[0].five[0, 0] - face.five[0, 0]) < 3  # part of the way, not frozen
+    assert np.allclose(out[0].matrix, align.alignment_matrix(out[0].five))
