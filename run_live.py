@@ -34,12 +34,16 @@ def parse_args(argv=None):
                         "a lossless .mkv (one gray frame per video frame) for a video")
     p.add_argument("--max-faces", type=int, default=4, metavar="N")
     p.add_argument("--no-smooth", action="store_true", help="turn temporal smoothing off")
+    p.add_argument("--verbose", action="store_true", help="keep mediapipe's native log lines")
     p.add_argument("--budget-ms", type=float, default=None, help="per-face parse budget for --model auto")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if not args.verbose:
+        from models.quiet import hide_native_stderr
+        hide_native_stderr()
     from effects import EffectSpecError
     from models.checkpoint import CheckpointError
     from models.registry import UnknownModel

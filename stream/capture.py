@@ -1,0 +1,336 @@
+"""Frame sources: a camera, a video file or still images, each yielding stream.types.Frame (RGB uint8).
+
+Live and file sources differ on purpose:
+- CameraSource reads in its own thread and keeps only the newest frame: a slow consumer skips
+  frames (counted in `dropped`) instead of falling ever further behind the camera.
+- VideoFileSource decodes in its own thread into a small bounded queue: every frame is kept, in
+  order, and decoding simply waits when the consumer is slower (back-pressure), so an output
+  video can have the same frames and timestamps as the input.
+"""
+import itertools
+import queue
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from stream.errors import InputError
+from stream.types import Frame
+
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif", ".3gp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+class CameraSource:
+    """A live camera read by cv2.VideoCapture in a thread; newest frame wins.
+
+    `camera` is a device index (0, 1, ...), a device path or URL, or an already opened
+    cv2.VideoCapture (tests feed one that reads a video file). Iterating yields the newest
+    unread frame each time until close() or the capture ends; Frame.index counts every frame
+    the camera delivered, so gaps show the dropped ones, and Frame.time is seconds since start.
+    """
+
+    def __init__(self, camera=0, size: tuple | None = None, fps: float | None = None):
+        if isinstance(camera, cv2.VideoCapture):
+            self._capture, self.name = camera, "capture"
+        else:
+            self._capture, self.name = cv2.VideoCapture(camera), str(camera)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise InputError(f"cannot open camera {self.name} (not connected, busy, or no permission)")
+        if size is not None:
+            self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        if fps is not None:
+            self._capture.set(cv2.CAP_PROP_FPS, fps)
+        self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or None
+        # A real camera sometimes fails a read and recovers; anything else has simply ended.
+        self._max_failed_reads = 30 if isinstance(camera, int) else 1
+        self.frames_read = 0          # frames the camera delivered
+        self.dropped = 0              # of those, overwritten before the consumer took them
+        self._latest = None           # (index, time, bgr) not yet taken
+        self._ended = False
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._start = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        failed = 0
+        try:
+            while not self._stop.is_set():
+                ok, bgr = self._capture.read()
+                if not ok:
+                    failed += 1
+                    if failed >= self._max_failed_reads:
+                        break
+                    time.sleep(0.01)
+                    continue
+                failed = 0
+                stamp = time.monotonic() - self._start
+                with self._changed:
+                    if self._latest is not None:
+                        self.dropped += 1
+                    self._latest = (self.frames_read, stamp, bgr)
+                    self.frames_read += 1
+                    self._changed.notify_all()
+        finally:
+            self._capture.release()
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        """The newest frame not yet taken; waits for one. None when the camera has ended or timed out."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._latest is not None or self._ended, timeout):
+                return None
+            if self._latest is None:
+                return None
+            index, stamp, bgr = self._latest
+            self._latest = None
+        # Colour conversion here, not in the thread, so dropped frames cost nothing.
+        return Frame(image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index=index, time=stamp)
+
+    def __iter__(self):
+        while (frame := self.read()) is not None:
+            yield frame
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        with self._changed:
+            self._latest = None   # iteration ends after close(), even with a frame unread
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_END = object()
+
+
+class VideoFileSource:
+    """Every frame of a video file, in order, decoded by PyAV in a thread.
+
+    Attributes: path, size (width, height), fps (average, float), rate (the same as a Fraction),
+    n_frames (the container's count or an estimate from the duration: for a progress bar),
+    time_base (Fraction), start_pts, end_pts (pts where the last frame ends, or None),
+    has_audio, frames_read, finished (True once the last frame has been yielded).
+    Frame.pts / time_base are the stream's own, so a writer can reproduce variable frame rate;
+    Frame.time is seconds since the first frame.
+    """
+
+    def __init__(self, path, queue_size: int = 8):
+        self.path = Path(path)
+        _require_file(self.path)
+        try:
+            self._container = av.open(str(self.path))
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.path} is not a readable video ({_reason(exc)})") from None
+        try:
+            self._init_stream()
+        except BaseException:
+            self._container.close()
+            raise
+        self.frames_read = 0
+        self.finished = False
+        self._queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"decode-{self.path.name}", daemon=True)
+        self._thread.start()
+
+    def _init_stream(self):
+        if not self._container.streams.video:
+            raise InputError(f"{self.path} has no video stream")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"   # frame + slice threads; frames still come out in order
+        self.time_base = stream.time_base or Fraction(1, 90000)
+        self.rate = Fraction(stream.average_rate or stream.guessed_rate or 25)
+        self.fps = float(self.rate)
+        self.has_audio = bool(self._container.streams.audio)
+        self._decoded = self._container.decode(stream)
+        # Decode the first frame now: an empty or undecodable video fails here, not mid-pipeline.
+        try:
+            first = next(self._decoded, None)
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"cannot decode {self.path} ({_reason(exc)})") from None
+        if first is None:
+            raise InputError(f"{self.path} has no video frames")
+        self._first = first
+        self.size = (first.width, first.height)
+        self.start_pts = first.pts if first.pts is not None else 0
+        seconds = None
+        if stream.duration is not None:
+            seconds = float(stream.duration * self.time_base)
+            self.end_pts = (stream.start_time or 0) + stream.duration
+        else:
+            self.end_pts = None
+            if self._container.duration is not None:
+                seconds = self._container.duration / av.time_base
+        self.n_frames = stream.frames or (round(seconds * self.fps) if seconds else 0)
+
+    def _run(self):
+        try:
+            for index, av_frame in enumerate(itertools.chain([self._first], self._decoded)):
+                if not self._put(self._to_frame(av_frame, index)):
+                    return
+            self._put(_END)
+        except Exception as exc:  # handed to the consumer, who raises it as InputError
+            self._put(_Failure(exc))
+        finally:
+            self._first = None
+            self._container.close()
+
+    def _to_frame(self, av_frame, index: int) -> Frame:
+        pts = av_frame.pts
+        if pts is None:  # some raw streams carry no timestamps: space frames at the average rate
+            pts = self.start_pts + round(index / self.rate / self.time_base)
+        width, height = self.size  # a stream that changes resolution midway is scaled to its first size
+        return Frame(image=av_frame.to_ndarray(format="rgb24", width=width, height=height), index=index,
+                     time=float((pts - self.start_pts) * self.time_base), pts=pts, time_base=self.time_base)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                self.finished = True
+                return
+            if isinstance(item, _Failure):
+                raise InputError(f"cannot decode {self.path} after frame {self.frames_read} "
+                                 f"({_reason(item.exc)})") from item.exc
+            self.frames_read += 1
+            yield item
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_image(path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB (EXIF orientation applied); InputError if unreadable."""
+    path = Path(path)
+    _require_file(path)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"{path} is not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class ImageSource:
+    """Still images as Frames (index = position in `paths`, time 0.0).
+
+    Iterating raises InputError at an unreadable file, or skips it (and lists it in `skipped`)
+    when skip_unreadable=True; `source[i]` reads one image, for callers that handle errors themselves.
+    """
+
+    def __init__(self, paths, skip_unreadable: bool = False):
+        self.paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+        self.skip_unreadable = skip_unreadable
+        self.skipped = []
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Frame:
+        return Frame(image=read_image(self.paths[index]), index=index, time=0.0)
+
+    def __iter__(self):
+        for index in range(len(self.paths)):
+            try:
+                yield self[index]
+            except InputError:
+                if not self.skip_unreadable:
+                    raise
+                self.skipped.append(self.paths[index])
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def image_paths_in(folder) -> list:
+    """The image files directly inside `folder`, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def open_source(spec, skip_unreadable: bool = False, camera_size: tuple | None = None,
+                camera_fps: float | None = None):
+    """A source for a camera (int index, digit string or /dev/video*), a folder of images, an
+    image file or a video file; files of unknown extension are probed with PyAV."""
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        return CameraSource(int(spec), size=camera_size, fps=camera_fps)
+    path = Path(spec)
+    if str(path).startswith("/dev/video"):
+        return CameraSource(str(path), size=camera_size, fps=camera_fps)
+    if path.is_dir():
+        paths = image_paths_in(path)
+        if not paths:
+            raise InputError(f"no images in folder {path}")
+        return ImageSource(paths, skip_unreadable=skip_unreadable)
+    _require_file(path)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_EXTENSIONS or (suffix not in IMAGE_EXTENSIONS and _probe_is_video(path)):
+        return VideoFileSource(path)
+    return ImageSource(path, skip_unreadable=skip_unreadable)
+
+
+def _probe_is_video(path: Path) -> bool:
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0] if container.streams.video else None
+            # image decoders (png, mjpeg stills...) also open as one-frame "videos"
+            return stream is not None and stream.codec_context.name not in {"png", "mjpeg", "bmp", "tiff", "webp"}
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return False
+
+
+def _require_file(path: Path):
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if not path.is_file():
+        raise InputError(f"not a file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes)")
+
+
+def _reason(exc: BaseException) -> str:
+    """A one-line reason from an av/OS error (drops errno numbers and call names)."""
+    text = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+    return text.splitlines()[0]

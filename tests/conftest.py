@@ -1,0 +1,73 @@
+"""Shared test fixtures: the ../shared data folder, the astronaut image, real short video files."""
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """/work/shared (../shared beside the repository); skips the test when it is absent."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED} (only on the project's machines)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """skimage's public-domain astronaut photo: (512, 512, 3) uint8 RGB, one frontal face."""
+    return data.astronaut()
+
+
+def write_test_video(path, image, n_frames=12, size=(96, 64), fps=25, audio=False, pts=None,
+                     time_base=None, audio_seconds=None) -> Path:
+    """A real h264 clip (libx264 defaults, so with B-frames) of a crop sliding over `image`.
+
+    pts: explicit timestamps (variable frame rate) in `time_base` (default 1/1000 s);
+    audio: add an AAC stream (44.1 kHz mono 440 Hz tone) lasting the video's length."""
+    width, height = size
+    rate = Fraction(fps).limit_denominator(1001)
+    if pts is not None:
+        n_frames = len(pts)
+        time_base = time_base or Fraction(1, 1000)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if time_base is not None:
+            video.codec_context.time_base = time_base
+            video.time_base = time_base
+        sound = container.add_stream("aac", rate=44100) if audio else None
+        full_h, full_w = image.shape[:2]
+        for i in range(n_frames):
+            x = int((full_w // 3) * i / max(1, n_frames - 1))      # slide right over a third of the image
+            crop = image[: full_h * 2 // 3, x: x + full_w * 2 // 3]
+            frame = av.VideoFrame.from_ndarray(cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA), format="rgb24")
+            if pts is not None:
+                frame.pts, frame.time_base = pts[i], time_base
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        if sound is not None:
+            if audio_seconds is None:
+                audio_seconds = float((pts[-1] * time_base) + 1 / rate) if pts is not None else n_frames / float(rate)
+            samples = int(audio_seconds * 44100)
+            wave = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
+            for start in range(0, samples, 1024):
+                chunk = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 44100, start
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode(None))
+    return Path(path)
+
+
+@pytest.fixture
+def tmp_video(tmp_path, astronaut):
+    """Factory: tmp_video(name="clip.mp4", **kwargs of write_test_video) -> Path of a real clip."""
+    def make(name="clip.mp4", **kwargs):
+        return write_test_video(tmp_path / name, astronaut, **kwargs)
+    return make

@@ -1,0 +1,114 @@
+"""run_live.py as a user runs it: real files in, real files out, clean one-line errors."""
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+import run_live
+from stream.video_io import read_label_video
+from tests.conftest import write_test_video
+
+
+def run(capsys, *args):
+    code = run_live.main(["--verbose", *map(str, args)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _streams(path):
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        pts = [f.pts for f in c.decode(video=0)]
+        return pts, v.average_rate, len(c.streams.audio)
+
+
+def test_video_keeps_frames_timestamps_and_audio(tmp_path, capsys, astronaut):
+    clip = write_test_video(tmp_path / "in.mp4", astronaut, n_frames=10, size=(256, 256), audio=True)
+    code, out, err = run(capsys, "--input", clip, "--output", tmp_path / "out.mp4", "--model", "landmarks",
+                         "--save-labels", tmp_path / "labels.mkv", "--effects", "lipstick=#b0103a:0.8:gloss")
+    assert code == 0, err
+    in_pts, in_rate, in_audio = _streams(clip)
+    out_pts, out_rate, out_audio = _streams(tmp_path / "out.mp4")
+    assert len(out_pts) == len(in_pts) == 10
+    assert out_rate == in_rate and out_audio == in_audio == 1
+    # same timestamps in seconds
+    with av.open(str(clip)) as a, av.open(str(tmp_path / "out.mp4")) as b:
+        ta = [float(f.pts * f.time_base) for f in a.decode(video=0)]
+        tb = [float(f.pts * f.time_base) for f in b.decode(video=0)]
+    assert np.allclose(ta, tb, atol=1e-3)
+    labels = read_label_video(tmp_path / "labels.mkv")
+    assert labels.shape == (10, 256, 256)
+    assert set(np.unique(labels)) >= {0, 1, 7, 9}  # background, skin and both lips found
+    assert not list(tmp_path.glob(".*partial*"))  # no temp file left behind
+
+
+def test_image_labels_and_no_face_passthrough(tmp_path, capsys):
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    code, out, err = run(capsys, "--input", face, "--output", tmp_path / "o.png", "--save-labels",
+                         tmp_path / "l.png", "--model", "landmarks")
+    assert code == 0, err
+    label = cv2.imread(str(tmp_path / "l.png"), cv2.IMREAD_UNCHANGED)
+    assert label.shape == (512, 512) and label.max() <= 10 and (label == 4).sum() > 20
+
+    scenery = tmp_path / "coffee.png"
+    cv2.imwrite(str(scenery), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))
+    code, out, err = run(capsys, "--input", scenery, "--output", tmp_path / "c.png", "--model", "landmarks")
+    assert code == 0 and "no face" in out
+    assert np.array_equal(cv2.imread(str(tmp_path / "c.png")), cv2.imread(str(scenery)))
+
+
+def test_folder_batches_and_skips_bad_files(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, img in (("a.jpg", data.astronaut()), ("b.jpg", cv2.flip(data.astronaut(), 1))):
+        cv2.imwrite(str(folder / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    code, out, err = run(capsys, "--input", folder, "--output", tmp_path / "out", "--save-labels",
+                         tmp_path / "labels", "--model", "landmarks")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["a.png", "b.png"]
+    assert "broken.jpg" in err and "processed 2 of 3" in out
+    # the flipped face's left eye is the original's right eye, mirrored
+    a = cv2.imread(str(tmp_path / "labels" / "a.png"), cv2.IMREAD_UNCHANGED)
+    b = cv2.imread(str(tmp_path / "labels" / "b.png"), cv2.IMREAD_UNCHANGED)
+    ya, xa = np.nonzero(a == 4)
+    yb, xb = np.nonzero(b == 5)
+    assert abs((511 - xa.mean()) - xb.mean()) < 4
+
+
+def _bad_inputs(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    clip = write_test_video(tmp_path / "ok.mp4", data.astronaut(), n_frames=3)
+    return {
+        "missing": (["--input", tmp_path / "nope.mp4"], "no such file"),
+        "not a video": (["--input", text], "not a readable video"),
+        "zero length": (["--input", empty], ""),
+        "unwritable output": (["--input", clip, "--output", blocker / "out.mp4"], "cannot write"),
+        "unknown effect": (["--input", clip, "--effects", "glitter=#ffffff:0.5"], "glitter"),
+        "bad colour": (["--input", clip, "--effects", "lipstick=#zzzzzz:0.5"], "colour"),
+        "unknown model": (["--input", clip, "--model", "resnet9000"], "unknown model"),
+        "camera": (["--camera", "99"], "camera"),
+        "wrong checkpoint": (["--input", clip, "--model", "rnng", "--checkpoint", blocker], "checkpoint"),
+    }
+
+
+@pytest.mark.parametrize("case", [
+    "missing", "not a video", "zero length", "unwritable output", "unknown effect", "bad colour",
+    "unknown model", "camera", "wrong checkpoint"])
+def test_bad_input_gives_one_line_error(tmp_path, capsys, case):
+    args, words = _bad_inputs(tmp_path)[case]
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    lines = [l for l in err.strip().splitlines() if l]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert "Traceback" not in err and words.lower() in lines[0].lower()
