@@ -134,11 +134,16 @@ def probs_to_frame(probs: np.ndarray, matrix: np.ndarray, frame_hw: tuple):
     # box pixel -> crop pixel: the alignment matrix shifted by the box origin
     m = np.asarray(matrix, np.float64).copy()
     m[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
-    out = np.empty((probs.shape[0], y1 - y0, x1 - x0), np.float32)
-    for c in range(probs.shape[0]):
-        out[c] = cv2.warpAffine(probs[c].astype(np.float32, copy=False), m, (x1 - x0, y1 - y0),
-                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=1.0 if c == 0 else 0.0)
+    # one warp of all channels (HWC); channel 0 travels as 1 - background so that a zero
+    # border means "background" for every channel
+    hwc = np.ascontiguousarray(probs.transpose(1, 2, 0), dtype=np.float32)
+    hwc[..., 0] = 1.0 - hwc[..., 0]
+    warped = cv2.warpAffine(hwc, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if warped.ndim == 2:  # a single class
+        warped = warped[..., None]
+    out = np.ascontiguousarray(warped.transpose(2, 0, 1))
+    out[0] = 1.0 - out[0]
     return box, out
 
 
