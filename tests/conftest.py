@@ -71,3 +71,13 @@ def tmp_video(tmp_path, astronaut):
     def make(name="clip.mp4", **kwargs):
         return write_test_video(tmp_path / name, astronaut, **kwargs)
     return make
+
+
+@pytest.fixture(scope="session")
+def facesynthetics_dataset(shared_dir, tmp_path_factory) -> Path:
+    """The 80 FaceSynthetics faces of ../shared in the compact dataset format (built once per
+    test session: aligned with the pipeline's own face mesh, 64 train / 16 val)."""
+    from models.data import build
+    out = tmp_path_factory.mktemp("facesynthetics")
+    build("facesynthetics", str(shared_dir / "data" / "facesynthetics"), str(out), quiet=True)
+    return out

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Full build of data/faceparse (data helper). Run from /work/main with the venv active.
+# Full build of data/faceparse (data helper). Run from the repo root with the venv active.
 set -e
-V=/work/shared/data
+V="$(cd "$(dirname "$0")/../.." && pwd)/shared/data"
 STEP=${1:-all}
 if [ "$STEP" = all ]; then
   python -m models.data build --from facesynthetics $V/facesynthetics --out data/faceparse
