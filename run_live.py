@@ -221,16 +221,16 @@ def _write_image(path: Path, rgb):
     tmp.replace(path)
 
 
-WINDOW_KEYS = "keys: q quit, l labels, s smoothing info, 1-7 toggle lipstick/eyeshadow/blush/brows/hair/smooth/teeth"
+def window_keys() -> str:
+    from effects import TOGGLE_KEYS
+    return "keys: q quit, o label overlay, " + ", ".join(f"{k} {n}" for k, n in TOGGLE_KEYS.items())
 
 
 def run_camera(source, pipeline, settings) -> int:
     import cv2
-    import effects
     from stream.errors import InputError
 
-    print(WINDOW_KEYS)
-    names = list(effects.EFFECT_NAMES)
+    print(window_keys())
     fps, last = 0.0, time.perf_counter()
     try:
         for result in pipeline.run(source):
@@ -247,10 +247,10 @@ def run_camera(source, pipeline, settings) -> int:
             key = cv2.waitKey(1) & 0xFF
             if key in (ord("q"), 27):
                 break
-            if key == ord("l"):
+            if key == ord("o"):
                 pipeline.show_labels = not pipeline.show_labels
-            if ord("1") <= key < ord("1") + len(names) and settings is not None:
-                settings.toggle(names[key - ord("1")])
+            elif settings is not None and key < 128:
+                settings.toggle_key(chr(key))
     finally:
         source.close()
         pipeline.close()

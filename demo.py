@@ -1,0 +1,280 @@
+#!/usr/bin/env python
+"""The Gradio page: face parsing with makeup and hair effects on an image, the webcam (live) or a video.
+
+    python demo.py                  # then open http://127.0.0.1:7860
+    python demo.py --port 8000 --share
+
+Only assembles the page: every handler calls stream.web, which drives the same pipeline as
+run_live.py (stream.session.build_pipeline -> FacePipeline -> VideoWriter). Nothing downloads.
+"""
+import argparse
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import NamedTuple
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no telemetry, no version check
+
+import gradio as gr  # noqa: E402
+
+import effects  # noqa: E402
+from effects.spec import COLOUR_EFFECTS, EFFECT_NAMES, FINISHES  # noqa: E402
+from models import registry  # noqa: E402
+from stream import web  # noqa: E402
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+EXAMPLE_IMAGE = ASSETS / "astronaut.png"
+EXAMPLE_VIDEO = ASSETS / "demo.mp4"
+OUT_DIR = Path(tempfile.gettempdir()) / "faceparse_demo"   # results to download; kept an hour
+LIVE_TTL_S = 600            # a webcam session idle this long frees its tracker
+MAX_FACES = 4               # --max-faces
+
+PARSERS = web.ParserCache()  # one parser per (model, device) for every session
+LIVE = {}                    # browser session id -> its web.LiveSession (closed by the unload hook)
+_LIVE_LOCK = threading.Lock()
+
+EFFECT_LABELS = {"smooth": "skin smoothing", "blush": "blush", "eyeshadow": "eyeshadow", "brows": "brow tint",
+                 "lipstick": "lipstick", "teeth": "teeth whitening", "hair": "hair colour"}
+
+
+class Reply(NamedTuple):
+    output: object        # image array, video path or None
+    message: str
+    warning: bool = False  # show the message as a warning toast too
+
+
+# --- handlers: plain functions of (input, {control name: value}); they never raise -------------
+def on_image(image, controls: dict) -> Reply:
+    """One image (file path or array) -> Reply(rendered image, message); the input unchanged
+    when no face is found, None when the file is not a usable image."""
+    if image is None:   # also when the user clears the input: nothing to warn about
+        return Reply(None, "Upload an image or click the example.")
+    if isinstance(image, UploadError):
+        return Reply(None, str(image), True)
+    try:
+        output, message = web.process_image(image, controls, PARSERS, max_faces=MAX_FACES)
+    except Exception as exc:   # every failure becomes a message; the server keeps serving
+        return Reply(None, web.error_message(exc), True)
+    return Reply(output, message, message.startswith("No face"))
+
+
+def on_video(video, controls: dict, progress=None) -> Reply:
+    """A video file -> Reply(path of the rendered mp4 with the source's audio, message)."""
+    if video is None:
+        return Reply(None, "Upload a video or click the example first.", True)
+    web.cleanup_old_files(OUT_DIR)
+    out_dir = Path(tempfile.mkdtemp(prefix="video_", dir=_out_dir()))
+    try:
+        path, message = web.process_video(video, controls, PARSERS, out_dir, progress=progress,
+                                            max_faces=MAX_FACES)
+    except Exception as exc:
+        return Reply(None, web.error_message(exc), True)
+    return Reply(path, message, message.startswith("No face"))
+
+
+def on_webcam(frame, live, controls: dict, session_id: str | None = None):
+    """One webcam frame of one browser session -> (Reply or None when the frame is dropped,
+    that session's LiveSession, created at its first frame)."""
+    if live is not None and live.closed:   # a late frame of a tab that has been closed
+        return None, live
+    if live is None:
+        with _LIVE_LOCK:   # two early frames of one tab may both arrive before its state is stored
+            live = LIVE.get(session_id)
+            if live is None or live.closed:
+                live = web.LiveSession(PARSERS, MAX_FACES)
+                if session_id is not None:
+                    LIVE[session_id] = live
+    if frame is None:
+        return None, live
+    try:
+        reply = live.process(frame, controls)
+    except Exception as exc:
+        return Reply(frame, web.error_message(exc), True), live
+    return (None if reply is None else Reply(*reply)), live
+
+
+def close_live(session_id: str | None):
+    """The page's unload hook: the tab was closed or reloaded."""
+    live = LIVE.get(session_id)
+    if live is not None:
+        live.close()   # waits for a frame in progress
+        LIVE.pop(session_id, None)
+
+
+def _close_state(live):
+    """gr.State's delete_callback: the session ended or sat idle for LIVE_TTL_S."""
+    if live is not None:
+        live.close()
+        for key in [k for k, v in LIVE.items() if v is live]:
+            LIVE.pop(key, None)
+
+
+def _out_dir() -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    return OUT_DIR
+
+
+# --- the page -------------------------------------------------------------------------------------
+class UploadError(Exception):
+    """An upload gradio itself could not open (not an image, too large): shown as a message."""
+
+
+def readable_uploads(component: gr.Image) -> gr.Image:
+    """Let unreadable uploads reach on_image as an UploadError (a message on the page) instead
+    of failing inside gradio with a bare "Error". Wraps the instance's preprocess: a subclass
+    of gr.Image would make gradio write a demo.pyi stub beside this file."""
+    preprocess = component.preprocess
+
+    def checked(payload):
+        try:
+            return preprocess(payload)
+        except Exception as exc:
+            name = getattr(payload, "orig_name", None) or "the file"
+            reason = "too large" if "decompression bomb" in str(exc).lower() else "not a readable image"
+            return UploadError(f"{name} is {reason}; upload a JPEG or PNG photo with a face.")
+
+    component.preprocess = checked
+    return component
+
+
+def _notify(reply: Reply):
+    if reply.warning:
+        gr.Warning(reply.message)
+
+
+def build_demo() -> gr.Blocks:
+    defaults = web.default_controls()
+    models = ["auto"] + registry.available_checkpoints()
+    with gr.Blocks(title="Face parsing: live makeup and hair effects", analytics_enabled=False,
+                   delete_cache=(1800, 3600)) as demo:
+        gr.Markdown("## Face parsing: makeup and hair effects\n"
+                    "Every pixel of each face is labelled (11 classes) and the effects are painted from the labels. "
+                    "Pick an input tab; change the effects on the left.")
+        widgets = {}
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                widgets["effects"] = gr.CheckboxGroup(
+                    choices=[(EFFECT_LABELS[n], n) for n in EFFECT_NAMES], value=defaults["effects"],
+                    label="Effects", elem_id="effects")
+                with gr.Row():
+                    widgets["model"] = gr.Dropdown(models, value="auto", label="Model tier", elem_id="model",
+                                                   info="auto: the most accurate tier that keeps up here")
+                    widgets["show_labels"] = gr.Checkbox(False, label="Show labels", elem_id="show-labels",
+                                                         info="colour each pixel by its class")
+                gr.HTML(effects.legend_html(), elem_id="legend")
+                for name in ("lipstick", "eyeshadow", "blush", "brows", "hair", "smooth", "teeth"):
+                    with gr.Accordion(EFFECT_LABELS[name], open=name == "lipstick"):
+                        with gr.Row():
+                            if name in COLOUR_EFFECTS:
+                                widgets[f"{name}_colour"] = gr.ColorPicker(
+                                    defaults[f"{name}_colour"], label="colour", elem_id=f"{name}-colour")
+                            widgets[f"{name}_strength"] = gr.Slider(
+                                0, 1, value=defaults[f"{name}_strength"], step=0.05, label="strength",
+                                elem_id=f"{name}-strength")
+                        if name == "lipstick":
+                            widgets["lipstick_finish"] = gr.Radio(list(FINISHES), value=defaults["lipstick_finish"],
+                                                                  label="finish", elem_id="lipstick-finish")
+            with gr.Column(scale=2):
+                with gr.Tab("Image"):
+                    with gr.Row():
+                        image_in = readable_uploads(gr.Image(
+                            type="filepath", image_mode=None, sources=["upload", "clipboard"], label="Input image",
+                            elem_id="input-image"))
+                        image_out = gr.Image(type="numpy", format="png", label="Result", interactive=False,
+                                             elem_id="output-image")
+                    image_button = gr.Button("Apply", variant="primary", elem_id="apply-image")
+                    image_status = gr.Textbox(label="Status", interactive=False, elem_id="image-status")
+                    gr.Examples([[str(EXAMPLE_IMAGE)]], inputs=[image_in], label="Example (public-domain NASA portrait)")
+                with gr.Tab("Webcam (live)"):
+                    with gr.Row():
+                        webcam_in = gr.Image(sources=["webcam"], streaming=True, type="numpy",
+                                             label="Webcam", elem_id="webcam")
+                        webcam_out = gr.Image(type="numpy", label="Live result", interactive=False,
+                                              elem_id="webcam-output")
+                    webcam_status = gr.Textbox(label="Status", interactive=False, elem_id="webcam-status")
+                    live_state = gr.State(None, time_to_live=LIVE_TTL_S, delete_callback=_close_state)
+                with gr.Tab("Video"):
+                    with gr.Row():
+                        video_in = gr.Video(sources=["upload"], label="Input video (up to "
+                                            f"{web.MAX_VIDEO_SECONDS:.0f} s)", elem_id="input-video")
+                        video_out = gr.Video(label="Result", interactive=False, elem_id="output-video")
+                    video_button = gr.Button("Process video", variant="primary", elem_id="apply-video")
+                    video_file = gr.File(label="Download", interactive=False, elem_id="video-download")
+                    video_status = gr.Textbox(label="Status", interactive=False, elem_id="video-status")
+                    gr.Examples([[str(EXAMPLE_VIDEO)]], inputs=[video_in], label="Example clip (with sound)")
+
+        assert set(widgets) == set(web.CONTROL_NAMES), "every control of stream.web has one widget"
+        names = {component: name for name, component in widgets.items()}
+
+        def controls_of(data: dict) -> dict:
+            return {name: data[component] for component, name in names.items()}
+
+        def run_image(data: dict):
+            reply = on_image(data[image_in], controls_of(data))
+            _notify(reply)
+            return reply.output, reply.message
+
+        def run_video(data: dict, progress=gr.Progress(track_tqdm=True)):   # shows web.process_video's tqdm bar
+            reply = on_video(data[video_in], controls_of(data))
+            _notify(reply)
+            path = None if reply.output is None else str(reply.output)
+            return path, path, reply.message
+
+        def run_webcam(data: dict, request: gr.Request):
+            reply, live = on_webcam(data[webcam_in], data[live_state], controls_of(data),
+                                    getattr(request, "session_hash", None))
+            if reply is None:   # dropped (still busy with the previous frame): keep what is shown
+                return gr.skip(), live, gr.skip()
+            return reply.output, live, reply.message
+
+        def end_session(request: gr.Request):
+            close_live(getattr(request, "session_hash", None))
+
+        image_inputs = {image_in, *widgets.values()}
+        image_event = dict(fn=run_image, inputs=image_inputs, outputs=[image_out, image_status],
+                           trigger_mode="always_last", concurrency_id="image", concurrency_limit=2,
+                           show_progress_on=[image_out])
+        image_in.change(**image_event)
+        image_button.click(**image_event)
+        for name, widget in widgets.items():   # re-render the image as the controls change
+            (widget.release if isinstance(widget, gr.Slider) else widget.input)(**image_event)
+
+        video_button.click(run_video, inputs={video_in, *widgets.values()},
+                           outputs=[video_out, video_file, video_status], concurrency_limit=1,
+                           show_progress_on=[video_out])
+        webcam_in.stream(run_webcam, inputs={webcam_in, live_state, *widgets.values()},
+                         outputs=[webcam_out, live_state, webcam_status], stream_every=0.1,
+                         concurrency_limit=2, show_progress="hidden")
+        demo.unload(end_session)
+    return demo
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve the network)")
+    p.add_argument("--share", action="store_true", help="also make a public gradio.live link (off by default)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--max-faces", type=int, default=4)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")   # tier choice, errors
+    global MAX_FACES
+    if args.max_faces < 1:
+        raise SystemExit("--max-faces must be at least 1")
+    PARSERS.device, MAX_FACES = args.device, args.max_faces
+    demo = build_demo()
+    # load (and for "auto" time) the default parser now, so the first click is quick
+    threading.Thread(target=PARSERS.get, args=("auto",), daemon=True).start()
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, allowed_paths=[str(ASSETS)],
+                show_error=True)
+
+
+if __name__ == "__main__":
+    main()
