@@ -82,3 +82,17 @@ def test_ids_carry_across_mesh_and_detector_frames():
     again = tracker.process(image)[0]
     assert again.id == first.id and again.source == "mesh"
     tracker.close()
+
+
+def test_a_false_face_the_mesh_keeps_tracking_is_not_shown():
+    """In mirrored frames of the demo clip the mesh fits a face to the space-suit collar and
+    tracks it for several frames; the detector's check on new faces keeps it out."""
+    tracker = FaceTracker(max_faces=4)
+    counts = []
+    with VideoFileSource("assets/demo.mp4") as src:
+        for i, frame in enumerate(src):
+            counts.append(len(tracker.process(np.ascontiguousarray(frame.image[:, ::-1]))))
+            if i == 41:
+                break
+    tracker.close()
+    assert counts == [1] * 42
