@@ -19,8 +19,11 @@ from stream.types import FaceParse, Frame, FrameResult
 
 class FacePipeline:
     def __init__(self, parser, effects=None, max_faces: int = 4, smooth: bool = True,
-                 static_images: bool = False, show_labels: bool = False, measure_flicker: bool = False):
+                 static_images: bool = False, show_labels: bool = False, measure_flicker: bool = False,
+                 fallback_parser=None):
         self.parser = parser
+        # parses the faces only the detector found (no mesh) when `parser` needs a mesh
+        self.fallback_parser = fallback_parser
         self.effects = effects            # effects.EffectSettings or None
         self.show_labels = show_labels
         self.tracker = FaceTracker(max_faces=max_faces, static_images=static_images)
@@ -51,7 +54,7 @@ class FacePipeline:
             five = np.stack([align.transform_points(f.five, f.matrix) for _, f in faces])
             mesh = np.stack([align.transform_points(f.mesh, f.matrix) if f.mesh is not None
                              else np.full((478, 2), np.nan, np.float32) for _, f in faces])
-            probs = self.parser(crops, five, mesh)
+            probs = self._parse_crops(crops, five, mesh)
         t1 = time.perf_counter()
         if faces and self.prob_smoother is not None:
             # motion is read from the mesh (expressions move it in the crop; the five points hardly move)
@@ -70,6 +73,13 @@ class FacePipeline:
             r.timings.update(parse=(t1 - t0) / len(results), warp_back=(t3 - t2) / len(results),
                              smoothing=r.timings.get("smoothing", 0) + (t2 - t1) / len(results))
         return results
+
+    def _parse_crops(self, crops, five, mesh):
+        probs = self.parser(crops, five, mesh)
+        no_mesh = np.isnan(mesh).any(axis=(1, 2))
+        if self.parser.needs_mesh and self.fallback_parser is not None and no_mesh.any():
+            probs[no_mesh] = self.fallback_parser(crops[no_mesh], five[no_mesh], mesh[no_mesh])
+        return probs
 
     def render(self, result: FrameResult) -> FrameResult:
         import effects

@@ -36,7 +36,22 @@ def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smoot
                    static_images=False, show_labels=False, parser=None, log=print) -> FacePipeline:
     parser = parser or create_parser(model, device, log=log)
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
-                        static_images=static_images, show_labels=show_labels)
+                        static_images=static_images, show_labels=show_labels,
+                        fallback_parser=fallback_parser(parser, device))
+
+
+def fallback_parser(parser, device="auto"):
+    """For a tier that needs the face mesh: the most accurate learned real-time tier, to parse
+    the faces that only the detector found (profiles, masks); None when there is none."""
+    if not parser.needs_mesh:
+        return None
+    learned = [n for n in select.ranked() if registry.tier(n).trainable is not None]
+    return _cached_parser(learned[0], device) if learned else None
+
+
+@lru_cache(maxsize=4)
+def _cached_parser(name, device):
+    return registry.create_parser(name, device=device)
 
 
 def label_map(result, shape=None) -> np.ndarray:
