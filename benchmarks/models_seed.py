@@ -23,26 +23,9 @@ from models import checkpoint as ckpt
 from models.evaluate import hardware_string
 from models.registry import get_trainable, tier
 from models.torch_parser import TorchParser
+from benchmarks.common import real_crops
 
 MODELS = ("rednet", "bspnet", "stn-icnn")
-DATA = Path(__file__).resolve().parents[1] / "data" / "faceparse"
-
-
-def real_crops(n: int):
-    """n aligned 256x256 crops and five points: FaceSynthetics val faces, else the astronaut."""
-    if (DATA / "index.jsonl").is_file():
-        from models.dataset import FaceParsingDataset
-        ds = FaceParsingDataset(DATA, "val", 256, sources=["facesynthetics"])
-        if len(ds):
-            samples = [ds.sample(i % len(ds)) for i in range(n)]
-            return np.stack([s["image"] for s in samples]), np.stack([s["five"] for s in samples])
-    import cv2
-    from skimage.data import astronaut
-    from models import align
-    five = np.array([(206, 155), (268, 152), (235, 193), (214, 232), (262, 229)], np.float32)  # by eye
-    m = align.alignment_matrix(five)
-    crop = align.warp_crop(astronaut(), m)
-    return np.repeat(crop[None], n, 0), np.repeat(align.transform_points(five, m)[None], n, 0)
 
 
 def load_model(name: str):

@@ -1,0 +1,24 @@
+"""Shared by the model benchmarks: real aligned face crops to time the tiers on."""
+from pathlib import Path
+
+import numpy as np
+
+from models import align
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "faceparse"
+ASTRONAUT_FIVE = np.array([(203.5, 101.1), (246.6, 103.5), (223.7, 130.6), (201.8, 139.2), (245.0, 141.0)],
+                          np.float32)  # mediapipe face mesh on skimage's astronaut (512x512)
+
+
+def real_crops(n: int):
+    """n aligned 256x256 uint8 crops and their five points."""
+    if (DATA / "index.jsonl").is_file():
+        from models.dataset import FaceParsingDataset
+        ds = FaceParsingDataset(DATA, "val", 256, sources=["facesynthetics"])
+        if len(ds):
+            samples = [ds.sample(i % len(ds)) for i in range(n)]
+            return np.stack([s["image"] for s in samples]), np.stack([s["five"] for s in samples])
+    from skimage.data import astronaut
+    m = align.alignment_matrix(ASTRONAUT_FIVE)
+    crop = align.warp_crop(astronaut(), m)
+    return np.repeat(crop[None], n, 0), np.repeat(align.transform_points(ASTRONAUT_FIVE, m)[None], n, 0)
