@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.models_seed import real_crops
+from benchmarks.common import real_crops
 from models import checkpoint as ckpt
 from models.evaluate import hardware_string
 from models.registry import get_trainable, tier
