@@ -45,7 +45,7 @@ class LandmarkSmoother:
     The filter's speeds are in pixels per second, so beta is scaled by the face size (eye
     distance) to behave the same for near and far faces."""
 
-    def __init__(self, min_cutoff: float = 0.5, beta: float = 0.02):
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.1):
         self.min_cutoff, self.beta = min_cutoff, beta
         self._filters: dict[int, tuple] = {}
 
