@@ -1,4 +1,6 @@
 """Shared by the model benchmarks: real aligned face crops to time the tiers on."""
+import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,3 +24,16 @@ def real_crops(n: int):
     m = align.alignment_matrix(ASTRONAUT_FIVE)
     crop = align.warp_crop(astronaut(), m)
     return np.repeat(crop[None], n, 0), np.repeat(align.transform_points(ASTRONAUT_FIVE, m)[None], n, 0)
+
+
+def timed(fn, repeats: int) -> dict:
+    """Median and minimum milliseconds of fn() over `repeats` runs after two warm-up calls: the
+    machine is shared, so the minimum estimates the cost and the median what a busy machine gives."""
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times)}

@@ -13,8 +13,6 @@ the weights). Crops: FaceSynthetics val faces of data/faceparse when built, else
 """
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numba
@@ -27,7 +25,7 @@ from models.gated_scan import scan_numba, scan_torch
 from models.registry import tier
 from models.rnng import RNNGTrainable
 from models.torch_parser import TorchParser
-from benchmarks.common import real_crops
+from benchmarks.common import real_crops, timed
 
 def load_model():
     trainable = RNNGTrainable()
@@ -36,17 +34,6 @@ def load_model():
         blob = ckpt.load(path, "rnng")
         return trainable, ckpt.load_into(trainable.build(blob["config"]), blob).eval(), "checkpoint"
     return trainable, trainable.build(trainable.default_config()).eval(), "fresh weights"
-
-
-def timed(fn, repeats: int) -> dict:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times)}
 
 
 def run(threads=(2, 1), batches=(1, 8, 32), repeats=20) -> dict:

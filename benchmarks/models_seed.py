@@ -12,8 +12,6 @@ data/faceparse when built, else the astronaut. Hardware is printed with the numb
 """
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from models import checkpoint as ckpt
 from models.evaluate import hardware_string
 from models.registry import get_trainable, tier
 from models.torch_parser import TorchParser
-from benchmarks.common import real_crops
+from benchmarks.common import real_crops, timed
 
 MODELS = ("rednet", "bspnet", "stn-icnn")
 
@@ -44,17 +42,6 @@ def load_model(name: str):
     return trainable, model, "fresh weights"
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
-
-
 def bench(name: str, repeats: int) -> dict:
     trainable, model, weights = load_model(name)
     model.eval()
@@ -70,8 +57,8 @@ def bench(name: str, repeats: int) -> dict:
         batch = {"image": image, "five": torch.from_numpy(five[:b] * s / 256),
                  "mesh": torch.full((b, 478, 2), float("nan"))}
         with torch.inference_mode():
-            net = median_ms(lambda: trainable.predict(model, batch), repeats)
-        full = median_ms(lambda: parser(crops[:b], five[:b]), repeats)
+            net = timed(lambda: trainable.predict(model, batch), repeats)["median_ms"]
+        full = timed(lambda: parser(crops[:b], five[:b]), repeats)["median_ms"]
         out[f"model_ms_per_face_b{b}"] = round(net / b, 2)
         out[f"parser_ms_per_face_b{b}"] = round(full / b, 2)
     return out

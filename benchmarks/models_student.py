@@ -18,13 +18,10 @@ when built, else the astronaut.
 """
 import argparse
 import json
-import statistics
-import time
 
-import numpy as np
 import torch
 
-from benchmarks.common import real_crops
+from benchmarks.common import real_crops, timed
 from models import checkpoint as ckpt
 from models.evaluate import hardware_string
 from models.registry import get_trainable, tier
@@ -51,17 +48,6 @@ def load_variant(variant: str):
     return trainable, trainable.build(config).eval(), "fresh weights"
 
 
-def median_s(fn, repeats: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def bench(variant: str, batches, repeats: int) -> dict:
     trainable, model, weights = load_variant(variant)
     parser = TorchParser(trainable, model, device="cpu")
@@ -77,8 +63,8 @@ def bench(variant: str, batches, repeats: int) -> dict:
             image = torch.nn.functional.interpolate(image, size=(s, s), mode="bilinear", antialias=True)
         batch = {"image": image, "five": torch.from_numpy(five[:b] * s / 256)}
         with torch.inference_mode():
-            net = median_s(lambda: trainable.predict(model, batch), repeats)
-        full = median_s(lambda: parser(crops[:b], five[:b]), repeats)
+            net = timed(lambda: trainable.predict(model, batch), repeats)["median_ms"] / 1000
+        full = timed(lambda: parser(crops[:b], five[:b]), repeats)["median_ms"] / 1000
         out["batches"][b] = {"model_ms_per_face": round(1000 * net / b, 2), "parser_ms_per_face": round(1000 * full / b, 2),
                              "model_faces_per_s": round(b / net, 1), "parser_faces_per_s": round(b / full, 1)}
     return out

@@ -4,7 +4,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import cv2
-import numpy as np
 from skimage.data import astronaut
 
 FIXTURES = Path(__file__).parent / "fixtures"

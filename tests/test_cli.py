@@ -1,5 +1,4 @@
 """run_live.py as a user runs it: real files in, real files out, clean one-line errors."""
-from pathlib import Path
 
 import av
 import cv2

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from models import checkpoint as ckpt
-from models.classes import IGNORE, NUM_CLASSES
+from models.classes import NUM_CLASSES
 from models.rednet import (ExemplarPrior, REDNet, REDNetTrainable, apply_adaptive_prior, collect_exemplars,
                            normalized_entropy)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.classes import IGNORE, LEFT_BROW, LEFT_EYE, NOSE, NUM_CLASSES, SKIN, UPPER_LIP
+from models.classes import IGNORE, LEFT_BROW, NOSE, NUM_CLASSES, SKIN, UPPER_LIP
 from models.stn_icnn import (ICNN, PARTS, STNiCNNTrainable, crop, crop_label, invert_theta, local_label,
                              merge_part, paste, theta_from_label)
 from models.train import Stage, build_optimizer

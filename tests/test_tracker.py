@@ -2,7 +2,6 @@
 the detector fallback for a face the mesh misses."""
 import cv2
 import numpy as np
-import pytest
 
 from models import align
 from models.readers.facesynthetics import load_landmarks
