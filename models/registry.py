@@ -56,7 +56,12 @@ def create_parser(name: str, device: str = "auto", checkpoint=None):
     t = tier(name)
     if t.trainable is None:
         return importlib.import_module(t.module).LandmarkParser()
+    from models.checkpoint import CheckpointError
     from models.torch_parser import TorchParser
+    if checkpoint is None and not t.checkpoint.is_file():
+        raise CheckpointError(f"no weights for '{name}' ship with the project: train them with "
+                              f"python -m models.train --model {name} --data DIR --export "
+                              f"(see checkpoints/{name}.md), or pass --checkpoint")
     return TorchParser.from_checkpoint(get_trainable(name), checkpoint or t.checkpoint, device)
 
 
