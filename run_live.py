@@ -113,8 +113,11 @@ def run_video(source, pipeline, args) -> int:
     from tqdm import tqdm
     from stream import session, video_io
 
-    output = Path(args.output) if args.output else Path("out") / f"{source.path.stem}_parsed.mp4"
-    _check_writable(output, folder=False)
+    if args.output:
+        output = Path(args.output)  # checked in run(); the writer checks again when it opens
+    else:
+        output = Path("out") / f"{source.path.stem}_parsed.mp4"
+        output.parent.mkdir(parents=True, exist_ok=True)
     writer = video_io.VideoWriter(output, source=source)
     labels = video_io.LabelVideoWriter(Path(args.save_labels), source=source) if args.save_labels else None
     n = 0
@@ -150,9 +153,8 @@ def run_images(source, pipeline, args, batch: int = 8) -> int:
     many = len(source) > 1
     out_dir = Path(args.output) if args.output and many else None
     label_dir = Path(args.save_labels) if args.save_labels and many else None
-    for d in (out_dir, label_dir):
-        if d is not None:
-            _check_writable(d, folder=True)
+    if label_dir is not None:  # out_dir was checked in run()
+        _check_writable(label_dir, folder=True)
     failed, no_face, done = [], [], 0
 
     def save(result):

@@ -36,8 +36,6 @@ class FaceTracker:
         for lm in result.multi_face_landmarks or []:
             mesh = np.array([(p.x * w, p.y * h) for p in lm.landmark], np.float32)
             five = align.five_from_mesh(mesh)
-            if any(_same_face(five, f.five) for f in faces):
-                continue  # the mesh sometimes reports one face twice (seen on mirrored webcam frames)
             faces.append(Face(-1, five, align.alignment_matrix(five), mesh, 1.0, "mesh"))
         # the detector only looks when the mesh may have missed someone
         if len(faces) < self.max_faces and (not faces or self._frame_no % self.detector_every == 0):
