@@ -3,24 +3,32 @@ the aligned crop (so head motion is taken out), and the lag smoothing adds after
 import numpy as np
 
 from models.classes import BACKGROUND, CLASS_GROUPS
+from stream import crop_motion
 
 
 class FlickerMeter:
     """Accumulates, per face id, the share of face pixels whose label changes between
     consecutive frames: overall and per class group (a pixel counts for a group when the
-    group holds it in either frame)."""
+    group holds it in either frame).
 
-    def __init__(self):
-        self._prev: dict[int, np.ndarray] = {}
+    `motion_compensated`: compare each label map with the previous one moved along the optical
+    flow between the two crops, so that what the five-point alignment leaves of head turns and
+    expressions (real motion, not flicker) is not counted; `update` then needs the crops."""
+
+    def __init__(self, motion_compensated: bool = False):
+        self._flow = crop_motion.CropFlow() if motion_compensated else None
+        self._prev: dict[int, tuple] = {}   # id -> (label, gray crop)
         self.changed = {"all": 0, **{g: 0 for g in CLASS_GROUPS}}
         self.total = {"all": 0, **{g: 0 for g in CLASS_GROUPS}}
         self.pairs = 0
 
-    def update(self, face_id: int, label: np.ndarray):
+    def update(self, face_id: int, label: np.ndarray, crop: np.ndarray | None = None):
+        g = crop_motion.gray(crop) if self._flow is not None else None
         prev = self._prev.get(face_id)
-        self._prev[face_id] = label
-        if prev is None or prev.shape != label.shape:
+        self._prev[face_id] = (label, g)
+        if prev is None or prev[0].shape != label.shape:
             return
+        prev = prev[0] if g is None else crop_motion.pull_labels(prev[0], self._flow.sample_map(g, prev[1]))
         self.pairs += 1
         changed = prev != label
         face = (prev != BACKGROUND) | (label != BACKGROUND)
@@ -39,17 +47,17 @@ class FlickerMeter:
         return {k: (self.changed[k] / self.total[k] if self.total[k] else 0.0) for k in self.total}
 
 
-def step_lag(smoother, probs_a: np.ndarray, probs_b: np.ndarray, points_a, points_b,
+def step_lag(smoother, probs_a: np.ndarray, probs_b: np.ndarray, crop_a, crop_b,
              agree: float = 0.95, max_frames: int = 30) -> int:
     """Frames until the smoothed labels reach `agree` agreement (on face pixels) with a new
-    parse after an abrupt change from probs_a to probs_b (e.g. two real frames of a fast head
-    turn). 0 means the change shows in the very frame it happens."""
+    parse after an abrupt change from probs_a (of crop_a) to probs_b (of crop_b), e.g. two real
+    frames of a fast head turn. 0 means the change shows in the very frame it happens."""
     target = probs_b.argmax(0)
     face = target != BACKGROUND
     for _ in range(10):
-        smoother([0], probs_a[None], [points_a])
+        smoother([0], probs_a[None], crop_a[None])
     for k in range(max_frames):
-        out = smoother([0], probs_b[None], [points_b])[0].argmax(0)
+        out = smoother([0], probs_b[None], crop_b[None])[0].argmax(0)
         if (out[face] == target[face]).mean() >= agree:
             return k
     return max_frames

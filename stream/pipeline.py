@@ -10,7 +10,6 @@ import time
 import numpy as np
 
 from models import align
-from stream.flicker import FlickerMeter
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
 from stream.threads import in_thread
 from stream.tracker import FaceTracker
@@ -19,7 +18,7 @@ from stream.types import FaceParse, Frame, FrameResult
 
 class FacePipeline:
     def __init__(self, parser, effects=None, max_faces: int = 4, smooth: bool = True,
-                 static_images: bool = False, show_labels: bool = False, measure_flicker: bool = False,
+                 static_images: bool = False, show_labels: bool = False,
                  fallback_parser=None):
         self.parser = parser
         # parses the faces only the detector found (no mesh) when `parser` needs a mesh
@@ -30,7 +29,6 @@ class FacePipeline:
         smooth = smooth and not static_images
         self.landmark_smoother = LandmarkSmoother() if smooth else None
         self.prob_smoother = ProbabilitySmoother() if smooth else None
-        self.flicker = FlickerMeter() if measure_flicker else None
 
     # --- stages -----------------------------------------------------------------------
     def track(self, frame: Frame) -> FrameResult:
@@ -57,17 +55,13 @@ class FacePipeline:
             probs = self._parse_crops(crops, five, mesh)
         t1 = time.perf_counter()
         if faces and self.prob_smoother is not None:
-            # motion is read from the mesh (expressions move it in the crop; the five points hardly move)
-            points = [m if not np.isnan(m).any() else p for m, p in zip(mesh, five)]
-            probs = self.prob_smoother([f.id for _, f in faces], probs, points)
+            probs = self.prob_smoother([f.id for _, f in faces], probs, crops)
         t2 = time.perf_counter()
         for r in results:
             r.faces = []
         for (r, f), p in zip(faces, probs if faces else []):
             box, frame_probs = align.probs_to_frame(p, f.matrix, r.frame.image.shape[:2])
             r.faces.append(FaceParse(f, box, frame_probs, crop_probs=p))
-            if self.flicker is not None:
-                self.flicker.update(f.id, p.argmax(0).astype(np.uint8))
         t3 = time.perf_counter()
         for r in results:  # batch time shared out over its frames
             r.timings.update(parse=(t1 - t0) / len(results), warp_back=(t3 - t2) / len(results),

@@ -28,18 +28,51 @@ def _jittered_parses(n=12, px=1.0):
     parser = LandmarkParser()
     meshes = [mesh + rng.normal(0, px, mesh.shape).astype(np.float32) for _ in range(n)]
     probs = [parser(crop[None], None, m[None])[0] for m in meshes]
-    return probs, meshes
+    return probs, crop
 
 
 def test_probability_smoothing_reduces_flicker_on_a_steady_face():
-    probs, meshes = _jittered_parses()
+    probs, crop = _jittered_parses()
     raw, smoothed = FlickerMeter(), FlickerMeter()
     smoother = ProbabilitySmoother()
-    for p, m in zip(probs, meshes):
+    for p in probs:
         raw.update(0, p.argmax(0))
-        smoothed.update(0, smoother([0], p[None], [m])[0].argmax(0))
+        smoothed.update(0, smoother([0], p[None], crop[None])[0].argmax(0))
     assert raw.result()["all"] > 0.003  # jitter does flip labels
     assert smoothed.result()["all"] < 0.6 * raw.result()["all"]
+
+
+def _moving_face(steps=6, px=3):
+    """The real astronaut crop and its landmark-tier parse, the face sliding `px` pixels right
+    and down per frame inside the crop (what a head turn leaves after five-point alignment)."""
+    image, face = tracked("astronaut")
+    parser = LandmarkParser()
+    out = []
+    for k in range(steps):
+        m = face.matrix.copy()
+        m[:, 2] += k * px
+        crop = align.warp_crop(image, m)
+        mesh = align.transform_points(face.mesh, m)
+        out.append((crop, parser(crop[None], None, mesh[None])[0]))
+    return out
+
+
+def test_compensated_flicker_does_not_count_motion():
+    plain, compensated = FlickerMeter(), FlickerMeter(motion_compensated=True)
+    for crop, p in _moving_face():
+        plain.update(0, p.argmax(0), crop)
+        compensated.update(0, p.argmax(0), crop)
+    assert plain.result()["all"] > 0.03   # 3-pixel steps move every boundary
+    assert compensated.result()["all"] < 0.3 * plain.result()["all"]
+
+
+def test_smoothing_follows_a_moving_face_without_trailing():
+    smoother = ProbabilitySmoother()
+    for k, (crop, p) in enumerate(_moving_face()):
+        out = smoother([0], p[None], crop[None])[0].argmax(0)
+        face = p.argmax(0) != 0
+        # the memory moves with the face: labels agree with this frame's parse, not the last one's
+        assert (out[face] == p.argmax(0)[face]).mean() > 0.97, k
 
 
 def test_lag_after_a_change_is_at_most_two_frames():
@@ -49,8 +82,7 @@ def test_lag_after_a_change_is_at_most_two_frames():
     parser = LandmarkParser()
     pa = parser(align.warp_crop(a_img, a.matrix)[None], None, align.transform_points(a.mesh, a.matrix)[None])[0]
     pb = parser(align.warp_crop(b_img, b.matrix)[None], None, align.transform_points(b.mesh, b.matrix)[None])[0]
-    lag = step_lag(ProbabilitySmoother(), pa, pb, align.transform_points(a.mesh, a.matrix),
-                   align.transform_points(b.mesh, b.matrix))
+    lag = step_lag(ProbabilitySmoother(), pa, pb, align.warp_crop(a_img, a.matrix), align.warp_crop(b_img, b.matrix))
     assert lag <= 2
 
 
