@@ -396,6 +396,7 @@ class RNNGTrainable:
             "component_widths": [8, 16, 32],
             "boundary_ratio": 5.0,        # sec. 5.1: boundary : non-boundary = 1 : 5
             "loss_weights": {"coarse": 1.0, "gate": 1.0, "final": 1.0, "components": 1.0},
+            "component_loss_weights": {},  # e.g. {"mouth": 3.0}: that crop's loss counts x3
             # median-frequency class weights, floored at 1: classes rarer than the median one
             # (brows, eyes) are up-weighted, frequent ones (background, skin, hair) are not
             # down-weighted, which would let them leak into the background
@@ -461,7 +462,8 @@ class RNNGTrainable:
             comp_loss = 0
             for name, (theta, logits) in comps.items():
                 target = component_labels(label, theta, COMPONENTS[name])
-                comp_loss = comp_loss + weighted_ce(logits, target, torch.ones(logits.shape[1], device=image.device))
+                comp_loss = comp_loss + cfg["component_loss_weights"].get(name, 1.0) * weighted_ce(
+                    logits, target, torch.ones(logits.shape[1], device=image.device))
             comp_loss = comp_loss / len(comps)
             total = total + lw["components"] * comp_loss
             logs["components"] = comp_loss.item()

@@ -201,3 +201,15 @@ def test_missing_or_degenerate_points_fall_back_to_the_template(trainable, astro
         probs = trainable.predict(model, {**batch, "five": five})
     assert torch.isfinite(probs).all()
     torch.testing.assert_close(probs.sum(1), torch.ones_like(probs[:, 0]), atol=1e-4, rtol=0)
+
+
+def test_component_loss_weights_scale_one_crop(trainable, astronaut):
+    batch = real_batch(astronaut, 2)
+    logs = {}
+    for weights in ({}, {"mouth": 3.0}):
+        torch.manual_seed(4)
+        model = trainable.build({**trainable.default_config(), "component_loss_weights": weights}).train()
+        torch.manual_seed(5)  # the same crop jitter in both
+        logs[len(weights)] = trainable.loss(model, batch)[1]
+    assert logs[1]["components"] > logs[0]["components"]
+    assert logs[1]["final"] == pytest.approx(logs[0]["final"])  # nothing else changes
