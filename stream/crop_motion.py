@@ -29,13 +29,6 @@ def gray(crop: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
 
 
-def pull_probs(probs: np.ndarray, sample_map: np.ndarray) -> np.ndarray:
-    """(C, H, W) float probabilities moved to the current crop (bilinear)."""
-    moved = cv2.remap(np.ascontiguousarray(probs.transpose(1, 2, 0)), sample_map, None, cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REPLICATE)
-    return moved.reshape(moved.shape[:2] + (-1,)).transpose(2, 0, 1)
-
-
 def pull_labels(label: np.ndarray, sample_map: np.ndarray) -> np.ndarray:
     """(H, W) uint8 label map moved to the current crop (nearest label)."""
     return cv2.remap(label.astype(np.uint8), sample_map, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
