@@ -213,3 +213,19 @@ def test_component_loss_weights_scale_one_crop(trainable, astronaut):
         logs[len(weights)] = trainable.loss(model, batch)[1]
     assert logs[1]["components"] > logs[0]["components"]
     assert logs[1]["final"] == pytest.approx(logs[0]["final"])  # nothing else changes
+
+
+def test_symmetric_parts_are_mirror_averaged_at_inference(trainable, astronaut):
+    torch.manual_seed(6)
+    model = trainable.build(trainable.default_config())
+    image, five = real_batch(astronaut, 1)["image"][0], real_batch(astronaut, 1)["five"][0]
+    mirrored = five[[1, 0, 2, 4, 3]].clone()
+    mirrored[:, 0] = image.shape[-1] - 1 - mirrored[:, 0]
+    images, fives = torch.stack([image, image.flip(-1)]), torch.stack([five, mirrored])  # a face and its mirror
+    for training in (True, False):
+        model.train(training)
+        with torch.no_grad():
+            comps = model.crops(model.normalise(images), fives)
+        mouth, nose = comps["mouth"][1], comps["nose"][1]
+        symmetric = all(torch.allclose(lg[0], lg[1].flip(-1), atol=1e-3) for lg in (mouth, nose))
+        assert symmetric != training  # an untrained net is not symmetric by itself
