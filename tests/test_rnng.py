@@ -218,7 +218,8 @@ def test_component_loss_weights_scale_one_crop(trainable, astronaut):
 def test_symmetric_parts_are_mirror_averaged_at_inference(trainable, astronaut):
     torch.manual_seed(6)
     model = trainable.build(trainable.default_config())
-    image, five = real_batch(astronaut, 1)["image"][0], real_batch(astronaut, 1)["five"][0]
+    batch = real_batch(astronaut, 2)
+    image, five = batch["image"][0], batch["five"][0]
     mirrored = five[[1, 0, 2, 4, 3]].clone()
     mirrored[:, 0] = image.shape[-1] - 1 - mirrored[:, 0]
     images, fives = torch.stack([image, image.flip(-1)]), torch.stack([five, mirrored])  # a face and its mirror
