@@ -1,6 +1,10 @@
 """The README's accuracy table: every tier that can run here, on the validation splits.
 
     python -m benchmarks.accuracy [--data data/faceparse] [--tiers landmarks rnng ...] [--json out/accuracy.json]
+                                  [--person-mask]
+
+--person-mask adds a row per learned tier with its hair and skin kept inside mediapipe's
+person mask of the crop, as the live pipeline does (stream/person_mask.py).
 
 FaceSynthetics validation (ids 64-79, full labels): per-class F1, Helen overall F1, LaPa mean F1.
 LFW validation (persons never trained on, hair masks): hair F1 and IoU. Prints a markdown table.
@@ -9,6 +13,8 @@ Synthetic faces: never to be read as a Helen or LaPa score.
 import argparse
 import json
 from pathlib import Path
+
+import numpy as np
 
 from models import registry
 from models.classes import CLASS_NAMES
@@ -19,8 +25,26 @@ SHORT = {"background": "bg", "skin": "skin", "left_brow": "l-brow", "right_brow"
          "hair": "hair"}
 
 
-def score(tier: str, data: Path) -> dict:
+class PersonMasked:
+    """A parser whose hair and skin are kept inside the person mask of each crop."""
+    needs_mesh = False
+
+    def __init__(self, parser):
+        from stream.person_mask import PersonSegmenter
+        self.parser, self.person = parser, PersonSegmenter()
+
+    def __call__(self, crops, five, mesh=None):
+        from stream.person_mask import keep_inside
+        probs = np.array(self.parser(crops, five, mesh), np.float32)
+        for p, crop in zip(probs, crops):
+            keep_inside(p, self.person(crop))
+        return probs
+
+
+def score(tier: str, data: Path, person_mask: bool = False) -> dict:
     parser = registry.create_parser(tier, device="cpu")
+    if person_mask:
+        parser = PersonMasked(parser)
     fs = evaluate_dir(parser, data, "val", sources=["facesynthetics"], progress=False)
     lfw = evaluate_dir(parser, data, "val", sources=["lfw_hair"], progress=False)
     return {"facesynthetics": fs, "lfw_hair": {"hair_f1": lfw["hair_f1"], "hair_iou": lfw["hair_iou"],
@@ -45,13 +69,17 @@ def main():
     ap.add_argument("--data", type=Path, default=Path("data/faceparse"))
     ap.add_argument("--tiers", nargs="*", default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--person-mask", action="store_true", help="also score learned tiers inside the person mask")
     args = ap.parse_args()
     tiers = args.tiers or registry.available_checkpoints()
+    runs = [(t, t, False) for t in tiers]
+    if args.person_mask:
+        runs += [(f"{t} + person mask", t, True) for t in tiers if not registry.create_parser(t).needs_mesh]
     results = {}
-    for tier in tiers:
-        results[tier] = score(tier, args.data)
-        print(f"{tier}: overall {results[tier]['facesynthetics']['overall_f1']:.3f} "
-              f"LFW hair F1 {results[tier]['lfw_hair']['hair_f1']:.3f}", flush=True)
+    for name, tier, masked in runs:
+        results[name] = score(tier, args.data, masked)
+        print(f"{name}: overall {results[name]['facesynthetics']['overall_f1']:.3f} "
+              f"LFW hair F1 {results[name]['lfw_hair']['hair_f1']:.3f}", flush=True)
     n_fs = next(iter(results.values()))["facesynthetics"]["n_images"]
     n_lfw = next(iter(results.values()))["lfw_hair"]["n_images"]
     print(f"\nFaceSynthetics val ({n_fs} faces) per-class F1, overall (Helen) and mean (LaPa) F1; "

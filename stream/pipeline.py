@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from models import align
+from stream.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
 from stream.threads import in_thread
 from stream.tracker import FaceTracker
@@ -26,6 +27,8 @@ class FacePipeline:
         self.effects = effects            # effects.EffectSettings or None
         self.show_labels = show_labels
         self.tracker = FaceTracker(max_faces=max_faces, static_images=static_images)
+        # learned tiers keep hair and skin inside the person (the landmark tier does it itself)
+        self.person = None if parser.needs_mesh else PersonSegmenter()
         smooth = smooth and not static_images
         self.landmark_smoother = LandmarkSmoother() if smooth else None
         self.prob_smoother = ProbabilitySmoother() if smooth else None
@@ -34,11 +37,12 @@ class FacePipeline:
     def track(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
         faces = self.tracker.process(frame.image)
+        person = self.person(frame.image) if faces and self.person is not None else None
         t1 = time.perf_counter()
         if self.landmark_smoother is not None:
             faces = self.landmark_smoother(faces, frame.time)
         t2 = time.perf_counter()
-        return FrameResult(frame, faces, timings={"landmarks": t1 - t0, "smoothing": t2 - t1})
+        return FrameResult(frame, faces, person_mask=person, timings={"landmarks": t1 - t0, "smoothing": t2 - t1})
 
     def parse(self, result: FrameResult) -> FrameResult:
         return self.parse_batch([result])[0]
@@ -53,6 +57,9 @@ class FacePipeline:
             mesh = np.stack([align.transform_points(f.mesh, f.matrix) if f.mesh is not None
                              else np.full((478, 2), np.nan, np.float32) for _, f in faces])
             probs = self._parse_crops(crops, five, mesh)
+            for p, (r, f) in zip(probs, faces):
+                if r.person_mask is not None:
+                    keep_inside(p, align.warp_crop(r.person_mask, f.matrix))
         t1 = time.perf_counter()
         if faces and self.prob_smoother is not None:
             probs = self.prob_smoother([f.id for _, f in faces], probs, crops)
@@ -98,3 +105,5 @@ class FacePipeline:
 
     def close(self):
         self.tracker.close()
+        if self.person is not None:
+            self.person.close()

@@ -38,5 +38,6 @@ class FaceParse:
 class FrameResult:
     frame: Frame
     faces: list = field(default_factory=list)   # list[FaceParse]
+    person_mask: np.ndarray | None = None       # (H, W) float32 person probability (learned tiers)
     output: np.ndarray | None = None            # rendered RGB image
     timings: dict = field(default_factory=dict) # stage -> seconds
