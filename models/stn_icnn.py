@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from models.classes import (IGNORE, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE, NUM_CLASSES,
                             RIGHT_BROW, RIGHT_EYE, UPPER_LIP)
 from models.rednet import class_weights
+from models.resnet import conv_bn_relu
 
 COARSE_SIZE = 128  # the paper's input of K (section 3.3)
 
@@ -45,11 +46,6 @@ PART_MODELS = {"brow": 1, "eye": 1, "nose": 1, "mouth": 3}  # part classes besid
 # models.align template, brows and nose the FaceSynthetics training means (std 3-8 px at 256).
 # The localisation net starts there and learns the offsets; STN practice starts at identity.
 CANONICAL_CENTRES = ((0.42, 0.425), (0.58, 0.425), (0.40, 0.48), (0.60, 0.48), (0.50, 0.565), (0.50, 0.70))
-
-
-def conv_bn_relu(cin, cout, k):
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
 
 
 def downsample(x):

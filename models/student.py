@@ -35,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models.classes import NUM_CLASSES
-from models.teacher import network_input, receptive_field, scaled
+from models.teacher import init_fcn_weights, network_input, receptive_field, scaled
 
 TABLE_IX_STRIDES = (2, 2, 2, 1, 1, 1, 1)
 TEXT_STRIDES = (2, 1, 2, 1, 1, 1, 1)
@@ -68,12 +68,7 @@ class StudentNet(nn.Module):
         c8 = scaled(CONV8_CHANNELS, width_mult)
         self.conv8 = nn.Sequential(nn.Conv2d(cin, c8, 1), nn.ReLU(inplace=True), nn.Dropout(dropout))
         self.output = nn.Conv2d(c8, num_classes, 1)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-        nn.init.normal_(self.output.weight, std=0.01)  # small initial logits (DeepLab's fc8 init)
+        init_fcn_weights(self, self.output)
 
     def forward(self, x):
         size = x.shape[-2:]

@@ -99,6 +99,17 @@ def conv_block(cin, cout, dilation=1, batch_norm=True, kernel=3):
     return nn.Sequential(*layers)
 
 
+def init_fcn_weights(model: nn.Module, head: nn.Conv2d):
+    """He init for every convolution, zero biases, and small initial logits from `head`
+    (DeepLab's fc8 init)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    nn.init.normal_(head.weight, std=0.01)
+
+
 def scaled(channels: int, width_mult: float) -> int:
     return max(4, int(round(channels * width_mult)))
 
@@ -128,12 +139,7 @@ class TeacherNet(nn.Module):
         self.fc8 = nn.Conv2d(fc, num_classes, 1)
         # sc-loss feature centres (Sec. IV): training state, kept with the weights (11x11 floats)
         self.register_buffer("sc_centres", torch.zeros(num_classes, num_classes))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-        nn.init.normal_(self.fc8.weight, std=0.01)  # small initial logits (DeepLab's fc8 init)
+        init_fcn_weights(self, self.fc8)
 
     def forward(self, x):
         size = x.shape[-2:]
