@@ -4,7 +4,7 @@
                                   [--person-mask]
 
 --person-mask adds a row per learned tier with its hair and skin kept inside mediapipe's
-person mask of the crop, as the live pipeline does (stream/person_mask.py).
+person mask of the crop, as the live pipeline does (models/person_mask.py).
 
 FaceSynthetics validation (ids 64-79, full labels): per-class F1, Helen overall F1, LaPa mean F1.
 LFW validation (persons never trained on, hair masks): hair F1 and IoU. Prints a markdown table.
@@ -30,11 +30,11 @@ class PersonMasked:
     needs_mesh = False
 
     def __init__(self, parser):
-        from stream.person_mask import PersonSegmenter
+        from models.person_mask import PersonSegmenter
         self.parser, self.person = parser, PersonSegmenter()
 
     def __call__(self, crops, five, mesh=None):
-        from stream.person_mask import keep_inside
+        from models.person_mask import keep_inside
         probs = np.array(self.parser(crops, five, mesh), np.float32)
         for p, crop in zip(probs, crops):
             keep_inside(p, self.person(crop))
@@ -74,7 +74,7 @@ def main():
     tiers = args.tiers or registry.available_checkpoints()
     runs = [(t, t, False) for t in tiers]
     if args.person_mask:
-        runs += [(f"{t} + person mask", t, True) for t in tiers if not registry.create_parser(t).needs_mesh]
+        runs += [(f"{t} + person mask", t, True) for t in tiers if registry.tier(t).trainable is not None]
     results = {}
     for name, tier, masked in runs:
         results[name] = score(tier, args.data, masked)

@@ -11,6 +11,7 @@ import numpy as np
 from models.classes import (BACKGROUND, HAIR, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE,
                             NUM_CLASSES, RIGHT_BROW, RIGHT_EYE, SKIN, UPPER_LIP)
 from models.parser import Parser
+from models.person_mask import PersonSegmenter
 
 # mediapipe face-mesh indices; "left" = the image's left for an unmirrored frame
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
@@ -63,16 +64,12 @@ class LandmarkParser(Parser):
     name = "landmarks"
     needs_mesh = True
 
-    def __init__(self, blur_sigma: float = 1.0, person_segmenter=None):
+    def __init__(self, blur_sigma: float = 1.0, person_segmenter: PersonSegmenter | None = None):
         self.blur_sigma = blur_sigma
-        self._segmenter = person_segmenter
+        self._segmenter = person_segmenter or PersonSegmenter(model_selection=0)
 
     def _person_mask(self, crop: np.ndarray) -> np.ndarray:
-        if self._segmenter is None:
-            import mediapipe as mp  # only the pipeline's tier needs it, not training
-            self._segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        mask = self._segmenter.process(np.ascontiguousarray(crop)).segmentation_mask
-        return mask > 0.5
+        return self._segmenter(crop) > 0.5
 
     def parse(self, crops, five, mesh=None):
         n, size = crops.shape[0], crops.shape[1]

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from models import align
-from stream.person_mask import PersonSegmenter, keep_inside
+from models.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
 from stream.threads import in_thread
 from stream.tracker import FaceTracker

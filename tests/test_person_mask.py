@@ -1,10 +1,10 @@
-"""Learned tiers keep hair and skin inside mediapipe's person mask (stream/person_mask.py)."""
+"""Learned tiers keep hair and skin inside mediapipe's person mask (models/person_mask.py)."""
 import numpy as np
 
 from models import align, registry
 from models.classes import BACKGROUND, HAIR, SKIN
+from models.person_mask import PersonSegmenter, keep_inside
 from stream import session
-from stream.person_mask import PersonSegmenter, keep_inside
 from stream.types import Frame
 from tests.faces import real_faces, tracked
 
