@@ -237,6 +237,15 @@ def _f(x):
     return "-" if x is None else f"{x:.4f}"
 
 
+def numpy_rng_state(saved=None):
+    """numpy's RNG state as plain data (a list, so checkpoints load with weights_only=True), or back."""
+    if saved is None:
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+    name, keys, pos, has_gauss, cached = saved
+    return (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
+
+
 # ---------------------------------------------------------------- the loop
 
 def train(args) -> dict:
@@ -253,7 +262,7 @@ def train(args) -> dict:
     if args.resume:
         if not (out / "last.pt").is_file():
             raise ckpt.CheckpointError(f"--resume: no {out / 'last.pt'} to continue from")
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        state = ckpt.read(out / "last.pt")
         config = build_config(trainable, args, state["config"])
     else:
         config = build_config(trainable, args)
@@ -267,7 +276,7 @@ def train(args) -> dict:
     if state:
         model.load_state_dict(state["model"])
         random.setstate(state["rng"]["python"])
-        np.random.set_state(state["rng"]["numpy"])
+        np.random.set_state(numpy_rng_state(state["rng"]["numpy"]))
         torch.set_rng_state(state["rng"]["torch"])
     use_amp = device.type == "cuda" and config["amp"]
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
@@ -365,7 +374,7 @@ def train(args) -> dict:
                         "epoch": epoch, "stage_index": stage_index, "stage_epoch": stage_epoch,
                         "best": {**best, **({"score": score, "key": key, "epoch": epoch, "val": record["val"]} if improved else {})},
                         "elapsed_s": elapsed, "tier": args.model,
-                        "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                        "rng": {"python": random.getstate(), "numpy": numpy_rng_state(),
                                 "torch": torch.get_rng_state()}}, out / "last.pt")
             if improved:
                 best = {"score": score, "key": key, "epoch": epoch, "val": record["val"]}

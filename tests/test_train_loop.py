@@ -157,13 +157,13 @@ def test_train_resume_export_evaluate(tiny_data, tmp_path, toy_registry, capsys)
 
     # --resume continues from epoch 3 with the saved weights and config: its loss stays below
     # the midpoint between a fresh net's first epoch (~2.1) and the third (~1.4)
-    last = torch.load(out / "last.pt", weights_only=False)
+    last = torch.load(out / "last.pt", weights_only=True)
     train.main(base + ["--resume", "--epochs", "4"])
     lines = read_jsonl(out / "metrics.jsonl")
     assert [r["epoch"] for r in lines] == [1, 2, 3, 4]
     assert lines[3]["train"]["loss"] < (lines[0]["train"]["loss"] + lines[2]["train"]["loss"]) / 2
     assert json.loads((out / "config.json").read_text())["sources"] == ["facesynthetics"]
-    assert torch.load(out / "last.pt", weights_only=False)["epoch"] == last["epoch"] + 1
+    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == last["epoch"] + 1
 
     # export: fp16 checkpoint + markdown card, then the evaluation CLI on it
     exported = tmp_path / "checkpoints" / "toy.pt"
