@@ -4,8 +4,8 @@
     python demo.py                  # then open http://127.0.0.1:7860
     python demo.py --port 8000 --share
 
-Only assembles the page: every handler calls stream.web, which drives the same pipeline as
-run_live.py (stream.session.build_pipeline -> FacePipeline -> VideoWriter). Nothing downloads.
+Only assembles the page: every handler calls web.handlers, which drives the same pipeline as
+run_live.py (stream.assemble.build_pipeline -> FacePipeline -> VideoWriter). Nothing downloads.
 """
 import argparse
 import logging
@@ -21,8 +21,8 @@ import gradio as gr  # noqa: E402
 
 import effects  # noqa: E402
 from effects.spec import COLOUR_EFFECTS, EFFECT_NAMES, FINISHES  # noqa: E402
-from models import registry  # noqa: E402
-from stream import web  # noqa: E402
+from models.parsers import registry  # noqa: E402
+from web import handlers as web  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLE_IMAGE = ASSETS / "astronaut.png"
@@ -205,7 +205,7 @@ def build_demo() -> gr.Blocks:
                     video_status = gr.Textbox(label="Status", interactive=False, elem_id="video-status")
                     gr.Examples([[str(EXAMPLE_VIDEO)]], inputs=[video_in], label="Example clip (with sound)")
 
-        assert set(widgets) == set(web.CONTROL_NAMES), "every control of stream.web has one widget"
+        assert set(widgets) == set(web.CONTROL_NAMES), "every control of web.handlers has one widget"
         names = {component: name for name, component in widgets.items()}
 
         def controls_of(data: dict) -> dict:

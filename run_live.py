@@ -42,12 +42,12 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not args.verbose:
-        from models.quiet import hide_native_stderr
+        from models.perception.quiet import hide_native_stderr
         hide_native_stderr()
     from effects import EffectSpecError
-    from models.checkpoint import CheckpointError
-    from models.registry import UnknownModel
-    from stream.errors import InputError
+    from models.parsers.checkpoint import CheckpointError
+    from models.parsers.registry import UnknownModel
+    from core.errors import InputError
     try:
         return run(args)
     except (InputError, EffectSpecError, UnknownModel, CheckpointError) as exc:
@@ -60,8 +60,8 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     import effects
-    from stream import capture, session
-    from stream.errors import InputError
+    from stream import capture, assemble as session
+    from core.errors import InputError
 
     if args.max_faces < 1:
         raise InputError("--max-faces must be at least 1")
@@ -85,7 +85,7 @@ def run(args) -> int:
     options = dict(model=args.model, device=args.device, effects=settings, max_faces=args.max_faces,
                    smooth=not args.no_smooth, show_labels=args.show_labels)
     if args.checkpoint:
-        from models import registry
+        from models.parsers import registry
         options["parser"] = registry.create_parser(args.model, device=args.device, checkpoint=args.checkpoint)
     elif args.budget_ms is not None and args.model == "auto":
         options["parser"] = session.create_parser("auto", args.device, budget_ms=args.budget_ms)
@@ -98,7 +98,7 @@ def run(args) -> int:
 
 
 def _check_writable(path: Path, folder: bool):
-    from stream.errors import InputError
+    from core.errors import InputError
     target = path if folder else path.parent
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,7 @@ def _check_writable(path: Path, folder: bool):
 
 def run_video(source, pipeline, args) -> int:
     from tqdm import tqdm
-    from stream import session, video_io
+    from stream import assemble as session, video_io
 
     if args.output:
         output = Path(args.output)  # checked in run(); the writer checks again when it opens
@@ -147,8 +147,8 @@ def run_video(source, pipeline, args) -> int:
 def run_images(source, pipeline, args, batch: int = 8) -> int:
     import cv2
     from tqdm import tqdm
-    from stream import session
-    from stream.errors import InputError
+    from stream import assemble as session
+    from core.errors import InputError
 
     many = len(source) > 1
     out_dir = Path(args.output) if args.output and many else None
@@ -216,7 +216,7 @@ def _write_image(path: Path, rgb):
     ext = path.suffix.lower() if path.suffix else ".png"
     ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        from stream.errors import InputError
+        from core.errors import InputError
         raise InputError(f"cannot write an image as '{ext}': use .png or .jpg")
     tmp = path.with_name(path.name + ".part")
     tmp.write_bytes(data.tobytes())
@@ -230,7 +230,7 @@ def window_keys() -> str:
 
 def run_camera(source, pipeline, settings) -> int:
     import cv2
-    from stream.errors import InputError
+    from core.errors import InputError
 
     print(window_keys())
     fps, last = 0.0, time.perf_counter()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models import registry
-from models.classes import CLASS_NAMES
-from models.evaluate import evaluate_dir, hardware_string
+from models.parsers import registry
+from core.classes import CLASS_NAMES
+from models.training.evaluate import evaluate_dir, hardware_string
 
 SHORT = {"background": "bg", "skin": "skin", "left_brow": "l-brow", "right_brow": "r-brow", "left_eye": "l-eye",
          "right_eye": "r-eye", "nose": "nose", "upper_lip": "u-lip", "inner_mouth": "mouth", "lower_lip": "l-lip",
@@ -30,11 +30,11 @@ class PersonMasked:
     needs_mesh = False
 
     def __init__(self, parser):
-        from models.person_mask import PersonSegmenter
+        from models.perception.person_mask import PersonSegmenter
         self.parser, self.person = parser, PersonSegmenter()
 
     def __call__(self, crops, five, mesh=None):
-        from models.person_mask import keep_inside
+        from models.perception.person_mask import keep_inside
         probs = np.array(self.parser(crops, five, mesh), np.float32)
         for p, crop in zip(probs, crops):
             keep_inside(p, self.person(crop))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models import align
+from core import align
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "faceparse"
 ASTRONAUT_FIVE = np.array([(203.5, 101.1), (246.6, 103.5), (223.7, 130.6), (201.8, 139.2), (245.0, 141.0)],
@@ -15,7 +15,7 @@ ASTRONAUT_FIVE = np.array([(203.5, 101.1), (246.6, 103.5), (223.7, 130.6), (201.
 def real_crops(n: int):
     """n aligned 256x256 uint8 crops and their five points."""
     if (DATA / "index.jsonl").is_file():
-        from models.dataset import FaceParsingDataset
+        from models.data.dataset import FaceParsingDataset
         ds = FaceParsingDataset(DATA, "val", 256, sources=["facesynthetics"])
         if len(ds):
             samples = [ds.sample(i % len(ds)) for i in range(n)]

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models import align
-from models.classes import BACKGROUND
-from stream import capture, session
+from core import align
+from core.classes import BACKGROUND
+from stream import capture, assemble as session
 from stream.flicker import FlickerMeter
 
 VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"

@@ -19,12 +19,12 @@ import numba
 import numpy as np
 import torch
 
-from models import checkpoint as ckpt
-from models.evaluate import hardware_string
-from models.gated_scan import scan_numba, scan_torch
-from models.registry import tier
-from models.rnng import RNNGTrainable
-from models.torch_parser import TorchParser
+from models.parsers import checkpoint as ckpt
+from models.training.evaluate import hardware_string
+from models.parsers.gated_scan import scan_numba, scan_torch
+from models.parsers.registry import tier
+from models.parsers.rnng import RNNGTrainable
+from models.parsers.torch_parser import TorchParser
 from benchmarks.common import real_crops, timed
 
 def load_model():

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import checkpoint as ckpt
-from models.evaluate import hardware_string
-from models.registry import get_trainable, tier
-from models.torch_parser import TorchParser
+from models.parsers import checkpoint as ckpt
+from models.training.evaluate import hardware_string
+from models.parsers.registry import get_trainable, tier
+from models.parsers.torch_parser import TorchParser
 from benchmarks.common import real_crops, timed
 
 MODELS = ("rednet", "bspnet", "stn-icnn")

@@ -22,10 +22,10 @@ import json
 import torch
 
 from benchmarks.common import real_crops, timed
-from models import checkpoint as ckpt
-from models.evaluate import hardware_string
-from models.registry import get_trainable, tier
-from models.torch_parser import TorchParser
+from models.parsers import checkpoint as ckpt
+from models.training.evaluate import hardware_string
+from models.parsers.registry import get_trainable, tier
+from models.parsers.torch_parser import TorchParser
 
 CPU_STUDENT = {"input_size": 128, "conv1_channels": 16}       # what checkpoints/student.pt uses
 CPU_TEACHER = {"input_size": 128, "width_mult": 0.25}          # what checkpoints/teacher.pt uses

@@ -56,7 +56,7 @@ def main():
     ap.add_argument("--effects", default=None)
     args = ap.parse_args()
     import effects
-    from stream import capture, session, video_io
+    from stream import capture, assemble as session, video_io
 
     clip = args.clip or make_clip()
     settings = effects.parse_effects(args.effects or effects.DEFAULT_EFFECTS)

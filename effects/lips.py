@@ -4,7 +4,7 @@ import numpy as np
 from effects.colour import blur, clip, colour_lab, recolour
 from effects.masks import FaceRegion, bounds, class_prob, feather
 from effects.spec import EffectParams
-from models.classes import LOWER_LIP, UPPER_LIP
+from core.classes import LOWER_LIP, UPPER_LIP
 
 L_PULL = 0.8   # how far the lips' local lightness moves toward the lipstick's
 

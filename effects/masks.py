@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from effects.colour import clip, gaussian, rgb_to_lab
-from models.align import CROP_SIZE, TEMPLATE
+from core.align import CROP_SIZE, TEMPLATE
 
 
 @dataclass

@@ -1,8 +1,8 @@
-"""Label overlays (argmax classes in models.classes.PALETTE colours) and a legend."""
+"""Label overlays (argmax classes in core.classes.PALETTE colours) and a legend."""
 import cv2
 import numpy as np
 
-from models.classes import BACKGROUND, CLASS_NAMES, PALETTE
+from core.classes import BACKGROUND, CLASS_NAMES, PALETTE
 
 
 def overlay_labels(frame: np.ndarray, parses: list, alpha: float = 0.5) -> np.ndarray:

@@ -9,7 +9,7 @@ from effects import cheeks, eyes, hair, lips, skin, teeth
 from effects.colour import lab_to_rgb, rgb_to_lab
 from effects.masks import FaceRegion, bounds, face_scale
 from effects.spec import EffectSettings
-from models.classes import BACKGROUND
+from core.classes import BACKGROUND
 
 # in EFFECT_NAMES order: the skin is smoothed before colour goes on it
 APPLY = {"smooth": skin.apply, "blush": cheeks.apply, "eyeshadow": eyes.eyeshadow, "brows": eyes.brows,

@@ -7,7 +7,7 @@ import numpy as np
 from effects.colour import clip
 from effects.masks import FaceRegion, bounds, class_prob, feather
 from effects.spec import EffectParams
-from models.classes import NOSE, SKIN
+from core.classes import NOSE, SKIN
 
 EPS = 5.0 ** 2      # L variations below about 5 (of 100) count as texture and are smoothed
 KEEP = 0.15         # even at full strength some pore texture stays: skin, not plastic

@@ -4,7 +4,7 @@ import numpy as np
 
 from effects.masks import FaceRegion, bounds, feather, smoothstep
 from effects.spec import EffectParams
-from models.classes import INNER_MOUTH
+from core.classes import INNER_MOUTH
 
 
 def apply(region: FaceRegion, p: EffectParams) -> None:

@@ -1,1 +1,1 @@
-"""Face parsing models: one Parser interface, many tiers (see models.registry)."""
+"""Face parsing models: one Parser interface, many tiers (see models.parsers.registry)."""

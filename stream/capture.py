@@ -1,4 +1,4 @@
-"""Frame sources: a camera, a video file or still images, each yielding stream.types.Frame (RGB uint8).
+"""Frame sources: a camera, a video file or still images, each yielding core.types.Frame (RGB uint8).
 
 Live and file sources differ on purpose:
 - CameraSource reads in its own thread and keeps only the newest frame: a slow consumer skips
@@ -18,8 +18,8 @@ import av
 import cv2
 import numpy as np
 
-from stream.errors import InputError
-from stream.types import Frame
+from core.errors import InputError
+from core.types import Frame
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif", ".3gp"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}

@@ -2,8 +2,8 @@
 the aligned crop (so head motion is taken out), and the lag smoothing adds after a change."""
 import numpy as np
 
-from models.classes import BACKGROUND, CLASS_GROUPS
-from stream import crop_motion
+from core.classes import BACKGROUND, CLASS_GROUPS
+from models.perception import crop_motion
 
 
 class FlickerMeter:

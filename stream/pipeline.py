@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 
-from models import align
-from models.person_mask import PersonSegmenter, keep_inside
+from core import align
+from models.perception.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
 from stream.threads import in_thread
-from stream.tracker import FaceTracker
-from stream.types import FaceParse, Frame, FrameResult
+from models.perception.tracker import FaceTracker
+from core.types import FaceParse, Frame, FrameResult
 
 
 class FacePipeline:

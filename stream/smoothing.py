@@ -6,9 +6,9 @@ import math
 import numba
 import numpy as np
 
-from models import align
-from stream import crop_motion
-from stream.types import Face
+from core import align
+from models.perception import crop_motion
+from core.types import Face
 
 
 class OneEuroFilter:

@@ -16,8 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from stream.errors import InputError
-from stream.types import Frame
+from core.errors import InputError
+from core.types import Frame
 
 
 class _AtomicOutput:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +78,7 @@ def tmp_video(tmp_path, astronaut):
 def facesynthetics_dataset(shared_dir, tmp_path_factory) -> Path:
     """The 80 FaceSynthetics faces of ../shared in the compact dataset format (built once per
     test session: aligned with the pipeline's own face mesh, 64 train / 16 val)."""
-    from models.data import build
+    from models.data.build import build
     out = tmp_path_factory.mktemp("facesynthetics")
     build("facesynthetics", str(shared_dir / "data" / "facesynthetics"), str(out), quiet=True)
     return out

@@ -19,7 +19,7 @@ def real_faces() -> dict:
 @lru_cache(maxsize=None)
 def tracked(name: str):
     """(image, first face) for a fixture, tracked once per test session."""
-    from stream.tracker import FaceTracker
+    from models.perception.tracker import FaceTracker
     image = real_faces()[name]
     tracker = FaceTracker(static_images=True, max_faces=1)
     faces = tracker.process(image)

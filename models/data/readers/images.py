@@ -1,0 +1,42 @@
+"""A folder of unlabelled photos (e.g. ../shared/data/portraits): each image's largest usable
+face, aligned by the pipeline's tracker and auto-labelled by models.data.autolabel (label_kind
+"auto"), or only aligned (label_kind "none") with autolabel=False. Auto-labels are training
+data only: split "train" unless told otherwise. Drops and their reasons: AutoLabeler.drops.
+"""
+from pathlib import Path
+
+from models.data.autolabel import IDENTITY, AutoLabeler
+from models.data.readers import RawSample, read_rgb
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+class ImagesReader:
+    def __init__(self, split: str = "train", name: str | None = None, autolabel: bool = True,
+                 labeler: AutoLabeler | None = None):
+        self.split = split or "train"
+        self.name = name
+        self.autolabel = autolabel
+        self.labeler = labeler or AutoLabeler()
+        self.drops = self.labeler.drops
+
+    def read(self, root, limit: int | None = None):
+        root = Path(root)
+        source = self.name or root.name
+        paths = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for path in paths[:limit]:
+            sample = self.sample(read_rgb(path), f"{source}_{path.stem}", source)
+            if sample is not None:
+                yield sample
+
+    def sample(self, image, sample_id: str, source: str) -> RawSample | None:
+        if self.autolabel:
+            return self.labeler.label_image(image, sample_id, self.split, source)
+        face = self.labeler.best_face(image)
+        if face is None:
+            return None
+        crop, five, mesh = self.labeler.crop_face(image, face)
+        return RawSample(sample_id, self.split, source, "none", crop, None, five, mesh, matrix=IDENTITY)
+
+    def close(self):
+        self.labeler.close()

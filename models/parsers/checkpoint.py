@@ -1,0 +1,62 @@
+"""Checkpoint files: one .pt per trained tier, fp16 weights plus the config and card.
+
+    {"tier": name, "config": dict, "state_dict": fp16 tensors, "card": dict}
+"""
+import json
+from pathlib import Path
+
+import torch
+
+
+class CheckpointError(Exception):
+    pass
+
+
+def save(path, tier: str, model: torch.nn.Module, config: dict, card: dict | None = None, fp16: bool = True):
+    state = {k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # config and card go through JSON so that only plain data is pickled (torch.__version__ is a
+    # str subclass, for instance): the file then opens with weights_only=True
+    plain = json.loads(json.dumps({"config": config, "card": card or {}}, default=str))
+    torch.save({"tier": tier, "state_dict": state, **plain}, path)
+
+
+def read(path) -> dict:
+    """Open any .pt file of ours (checkpoint or training state) without running code from it.
+
+    weights_only=True: torch's restricted unpickler takes tensors, numbers, strings, lists, dicts
+    and tuples only, so a crafted pickle cannot execute anything; we store nothing else (the numpy
+    RNG state of a training run is kept as a plain list, see models.training.train)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        # TorchVersion (a str) sits in the cards of checkpoints written before save() went through JSON
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, not a torch file, or it holds objects other than plain data
+        reason = "it holds code or objects other than weights" if "Weights only load failed" in str(exc) \
+            else exc.__class__.__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
+    if not isinstance(blob, dict):
+        raise CheckpointError(f"{path} is not a checkpoint of this project")
+    return blob
+
+
+def load(path, tier: str) -> dict:
+    """Read a checkpoint for `tier`; a clear CheckpointError if missing, unreadable or another tier's."""
+    blob = read(path)
+    if "state_dict" not in blob:
+        raise CheckpointError(f"{path} is not a checkpoint of this project")
+    if blob.get("tier") != tier:
+        raise CheckpointError(f"{path} holds a '{blob.get('tier')}' model, not '{tier}'")
+    return blob
+
+
+def load_into(model: torch.nn.Module, blob: dict) -> torch.nn.Module:
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint does not fit the '{blob.get('tier')}' model: {str(exc)[:200]}") from None
+    return model

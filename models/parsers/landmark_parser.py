@@ -1,0 +1,167 @@
+"""The landmark tier: fits each part from the 478 face-mesh points, in the spirit of the LaPa
+annotation module (paper 003, section 3.2): parabolas for the eyes and the inner mouth,
+polygons for brows, outer lips, nose and jaw line; fusion order skin -> parts -> hair ->
+background. The paper takes skin and hair from trained networks; here skin comes from the face
+contour plus a skin-colour model, and hair from mediapipe's selfie segmentation plus head
+geometry and a hair-colour model seeded above the forehead. No weights of its own.
+"""
+import cv2
+import numpy as np
+
+from core.classes import (BACKGROUND, HAIR, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE,
+                            NUM_CLASSES, RIGHT_BROW, RIGHT_EYE, SKIN, UPPER_LIP)
+from models.parsers.parser import Parser
+from models.perception.person_mask import PersonSegmenter
+
+# mediapipe face-mesh indices; "left" = the image's left for an unmirrored frame
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+LEFT_BROW_PTS = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
+RIGHT_BROW_PTS = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
+# eyes: corner, upper lid ..., corner / corner, lower lid ..., corner
+LEFT_EYE_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
+LEFT_EYE_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)
+RIGHT_EYE_UPPER = (362, 398, 384, 385, 386, 387, 388, 466, 263)
+RIGHT_EYE_LOWER = (362, 382, 381, 380, 374, 373, 390, 249, 263)
+LIPS_OUTER_UPPER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+LIPS_OUTER_LOWER = (291, 375, 321, 405, 314, 17, 84, 181, 91, 146, 61)
+LIPS_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LIPS_INNER_LOWER = (308, 324, 318, 402, 317, 14, 87, 178, 88, 95, 78)
+NOSE_PTS = (168, 193, 417, 122, 351, 196, 419, 3, 248, 236, 456, 198, 420, 131, 360, 49, 279, 48, 278,
+            219, 439, 64, 294, 98, 327, 97, 326, 2, 129, 358, 102, 331, 240, 460)
+LEFT_CHEEK_PTS = (50, 101, 36, 205, 187, 123, 117, 118)   # used for the skin-colour model
+RIGHT_CHEEK_PTS = (280, 330, 266, 425, 411, 352, 346, 347)
+FOREHEAD_PTS = (151, 108, 337, 9, 107, 336, 109, 338)
+
+
+def _parabola(points: np.ndarray, n: int = 24) -> np.ndarray:
+    """Fit y = a x^2 + b x + c to a lid/lip boundary in its own frame (corner to corner
+    along x) and sample n points: LaPa's smooth fit instead of a jagged polyline."""
+    a, b = points[0], points[-1]
+    axis = (b - a) / (np.linalg.norm(b - a) + 1e-6)
+    normal = np.array([-axis[1], axis[0]])
+    local = np.stack([(points - a) @ axis, (points - a) @ normal], 1)
+    coef = np.polyfit(local[:, 0], local[:, 1], 2)
+    xs = np.linspace(local[0, 0], local[-1, 0], n)
+    ys = np.polyval(coef, xs)
+    return a + xs[:, None] * axis + ys[:, None] * normal
+
+
+def _fill(mask, pts, value):
+    cv2.fillPoly(mask, [np.round(pts * 4).astype(np.int32)], value, lineType=cv2.LINE_8, shift=2)
+
+
+def _colour_distance(lab: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """Mahalanobis distance of every pixel to the Gaussian colour model of `samples`."""
+    mean = samples.mean(0)
+    cov = np.cov(samples.T) + np.eye(3) * 4.0
+    whiten = np.linalg.cholesky(np.linalg.inv(cov)).astype(np.float32)
+    z = (lab.reshape(-1, 3) - mean.astype(np.float32)) @ whiten
+    return np.sqrt((z * z).sum(1)).reshape(lab.shape[:2])
+
+
+class LandmarkParser(Parser):
+    name = "landmarks"
+    needs_mesh = True
+
+    def __init__(self, blur_sigma: float = 1.0, person_segmenter: PersonSegmenter | None = None):
+        self.blur_sigma = blur_sigma
+        self._segmenter = person_segmenter or PersonSegmenter(model_selection=0)
+
+    def _person_mask(self, crop: np.ndarray) -> np.ndarray:
+        return self._segmenter(crop) > 0.5
+
+    def parse(self, crops, five, mesh=None):
+        n, size = crops.shape[0], crops.shape[1]
+        out = np.zeros((n, NUM_CLASSES, size, size), np.float32)
+        for i in range(n):
+            if mesh is None or np.isnan(mesh[i]).any():
+                out[i, BACKGROUND] = 1.0  # the landmark tier cannot parse a face without a mesh
+                continue
+            label = self.label_map(crops[i], mesh[i])
+            out[i] = self._soften(label)
+        return out
+
+    def _soften(self, label: np.ndarray) -> np.ndarray:
+        onehot = (label[None] == np.arange(NUM_CLASSES)[:, None, None]).astype(np.float32)
+        if self.blur_sigma > 0:
+            k = int(self.blur_sigma * 3) * 2 + 1
+            onehot = np.stack([cv2.GaussianBlur(c, (k, k), self.blur_sigma) for c in onehot])
+        return onehot / onehot.sum(0, keepdims=True)
+
+    def label_map(self, crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+        """(S, S) class ids for one aligned crop and its mesh in crop pixels."""
+        size = crop.shape[0]
+        m = mesh.astype(np.float64)
+        # skin/hair/background need no fine detail: decide them at half size (4x less work)
+        half = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+        label = cv2.resize(self._skin_hair(half, m / 2), (size, size), interpolation=cv2.INTER_NEAREST)
+
+        parts = np.zeros((size, size), np.uint8)
+        nose = m[list(NOSE_PTS)]
+        _fill(parts, nose[cv2.convexHull(nose.astype(np.float32), returnPoints=False).ravel()], NOSE)
+        _fill(parts, m[list(LEFT_BROW_PTS)], LEFT_BROW)
+        _fill(parts, m[list(RIGHT_BROW_PTS)], RIGHT_BROW)
+        for upper, lower, cls in ((LEFT_EYE_UPPER, LEFT_EYE_LOWER, LEFT_EYE),
+                                  (RIGHT_EYE_UPPER, RIGHT_EYE_LOWER, RIGHT_EYE)):
+            _fill(parts, np.vstack([_parabola(m[list(upper)]), _parabola(m[list(lower)])[::-1]]), cls)
+        _fill(parts, np.vstack([m[list(LIPS_OUTER_UPPER)], m[list(LIPS_INNER_UPPER)][::-1]]), UPPER_LIP)
+        _fill(parts, np.vstack([m[list(LIPS_OUTER_LOWER)], m[list(LIPS_INNER_LOWER)][::-1]]), LOWER_LIP)
+        inner_mouth = np.vstack([_parabola(m[list(LIPS_INNER_UPPER)]), _parabola(m[list(LIPS_INNER_LOWER)])])
+        _fill(parts, inner_mouth, INNER_MOUTH)
+        keep = parts > 0
+        label[keep] = parts[keep]  # fusion: parts over skin and hair
+        return label
+
+    def _skin_hair(self, crop: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Skin, hair and background for a crop and its mesh (the fusion's first layers)."""
+        size = crop.shape[0]
+        lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
+        person = self._person_mask(crop)
+
+        # skin: the jaw-line contour, its top raised from the mesh's upper forehead towards the hairline
+        oval = m[list(FACE_OVAL)]
+        eye_mid = (m[33] + m[263]) / 2
+        up = eye_mid - m[152]
+        up /= np.linalg.norm(up)
+        raised = oval + np.clip((oval - eye_mid) @ up, 0, None)[:, None] * 0.45 * up
+        face = np.zeros((size, size), np.uint8)
+        _fill(face, raised, 1)
+        face = face.astype(bool)
+        inner = np.zeros((size, size), np.uint8)
+        _fill(inner, oval, 1)
+        inner = inner.astype(bool)
+
+        # colour model of the skin from the cheeks and forehead
+        skin_pts = np.clip(np.round(m[list(LEFT_CHEEK_PTS + RIGHT_CHEEK_PTS + FOREHEAD_PTS)]).astype(int), 0, size - 1)
+        skin_like = _colour_distance(lab, lab[skin_pts[:, 1], skin_pts[:, 0]]) < 3.0
+
+        pix = np.stack(np.mgrid[0:size, 0:size][::-1], -1).astype(np.float32)  # (x, y) per pixel
+        above_brows = ((pix - m[9]) @ up) > 0
+        label = np.zeros((size, size), np.uint8)
+        label[inner] = SKIN
+        # forehead band: skin where it looks like skin, hair (bangs) where it does not
+        band = face & (above_brows | ~inner)
+        label[band & skin_like] = SKIN
+        label[band & ~skin_like] = np.where(person[band & ~skin_like], HAIR, BACKGROUND)
+
+        # hair outside the face: every person pixel above the brows; between brows and mouth
+        # those that are not skin-coloured (ears are background for us); below the mouth only
+        # hair-coloured ones beside the face and connected to the hair above (not clothes)
+        outside = ~face
+        above_mouth = ((pix - m[13]) @ up) > 0
+        hair = person & outside & (above_brows | (above_mouth & ~skin_like))
+        seed = person & outside & (((pix - m[10]) @ up) > 0.05 * size)
+        if seed.sum() > 30:
+            side = np.array([up[1], -up[0]])
+            half_width = np.linalg.norm(m[454] - m[234]) / 2
+            lateral = np.abs((pix - m[152]) @ side)
+            beside = (lateral > 0.6 * half_width) & (lateral < 1.3 * half_width)
+            beside &= ((pix - m[152]) @ up) > -0.2 * size
+            long_hair = person & outside & ~above_mouth & beside & ~skin_like
+            long_hair &= _colour_distance(lab, lab[seed]) < 3.0
+            _, comp = cv2.connectedComponents((hair | long_hair).astype(np.uint8), connectivity=8)
+            linked = np.unique(comp[hair])
+            hair |= long_hair & np.isin(comp, linked[linked > 0])
+        label[hair] = HAIR
+        return label

@@ -1,0 +1,53 @@
+"""Adapter: any Trainable tier + its checkpoint behind the Parser interface."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.parsers import checkpoint as ckpt
+from models.parsers.parser import Parser
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but no CUDA GPU is available")
+    return torch.device(device)
+
+
+class TorchParser(Parser):
+    def __init__(self, trainable, model: torch.nn.Module, device="auto"):
+        self.trainable = trainable
+        self.name = trainable.name
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.fp16 = self.device.type == "cuda"
+        model = model.eval().to(self.device)
+        if self.fp16:
+            model = model.half().to(memory_format=torch.channels_last)
+        self.model = model
+
+    @classmethod
+    def from_checkpoint(cls, trainable, path, device="auto"):
+        blob = ckpt.load(path, trainable.name)
+        model = ckpt.load_into(trainable.build(blob["config"]), blob)
+        return cls(trainable, model, device)
+
+    @torch.inference_mode()
+    def parse(self, crops, five, mesh=None):
+        n, size = crops.shape[0], crops.shape[1]
+        s = self.trainable.input_size
+        image = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float() / 255
+        if s != size:
+            image = F.interpolate(image, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        scale = s / size
+        if mesh is None:
+            mesh = np.full((n, 478, 2), np.nan, np.float32)
+        batch = {
+            "image": image.half().contiguous(memory_format=torch.channels_last) if self.fp16 else image,
+            "five": torch.as_tensor(np.asarray(five, np.float32) * scale, device=self.device),
+            "mesh": torch.as_tensor(np.asarray(mesh, np.float32) * scale, device=self.device),
+        }
+        probs = self.trainable.predict(self.model, batch).float()
+        if s != size:
+            probs = F.interpolate(probs, size=(size, size), mode="bilinear", align_corners=False)
+        return probs.cpu().numpy()

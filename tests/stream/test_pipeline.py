@@ -1,0 +1,41 @@
+"""The assembled pipeline on real frames."""
+import numpy as np
+import pytest
+
+from models.parsers import registry
+from core.classes import BACKGROUND, SKIN
+from stream import assemble as session
+from stream.capture import VideoFileSource, read_image
+from core.types import Frame
+
+
+def test_stream_results_in_order_with_stage_timings():
+    pipeline = session.build_pipeline(model="landmarks", effects=None, max_faces=1)
+    with VideoFileSource("assets/demo.mp4") as src:
+        results = []
+        for r in pipeline.run(src):
+            results.append(r)
+            if len(results) == 12:
+                break
+    pipeline.close()
+    assert [r.frame.index for r in results] == list(range(12))
+    assert all(len(r.faces) == 1 for r in results)
+    assert set(results[-1].timings) >= {"landmarks", "parse", "smoothing", "warp_back", "effects"}
+    fp = results[-1].faces[0]
+    x0, y0, x1, y1 = fp.box
+    assert fp.probs.shape == (11, y1 - y0, x1 - x0)
+    assert np.allclose(fp.probs.sum(0), 1, atol=1e-3)
+
+
+def test_face_only_the_detector_finds_is_parsed_by_the_learned_tier(shared_dir):
+    if "rnng" not in registry.available_checkpoints():
+        pytest.skip("needs checkpoints/rnng.pt")
+    # FaceSynthetics 000071, a profile: the mesh misses it, the detector finds it
+    image = read_image(shared_dir / "data" / "facesynthetics" / "000071.png")
+    pipeline = session.build_pipeline(model="landmarks", effects=None, static_images=True)
+    assert pipeline.fallback_parser is not None and pipeline.fallback_parser.name != "landmarks"
+    result = pipeline.process(Frame(image, 0, 0.0))
+    pipeline.close()
+    assert len(result.faces) == 1 and result.faces[0].face.mesh is None
+    label = result.faces[0].crop_probs.argmax(0)
+    assert (label == SKIN).mean() > 0.05 and (label != BACKGROUND).mean() > 0.2

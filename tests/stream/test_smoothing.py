@@ -1,0 +1,115 @@
+"""Temporal smoothing on real parses: less flicker on a steady face, little lag after a change."""
+import numpy as np
+
+from core import align
+from models.parsers.landmark_parser import LandmarkParser
+from stream.flicker import FlickerMeter, step_lag
+from stream.smoothing import LandmarkSmoother, OneEuroFilter, ProbabilitySmoother
+from core.types import Face
+from tests.faces import tracked
+
+
+def test_one_euro_steadies_jitter_and_follows_a_jump():
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(min_cutoff=0.5, beta=0.05)
+    steady = [f(np.array([100.0]) + rng.normal(0, 1.0, 1), t / 30) for t in range(60)]
+    assert np.std(steady[10:]) < 0.5  # input jitter has std 1
+    moved = [f(np.array([160.0]), (60 + t) / 30) for t in range(8)]
+    assert abs(moved[-1][0] - 160) < 3  # a fast move is followed within a few frames
+
+
+def _jittered_parses(n=12, px=1.0):
+    """Landmark-tier parses of the real astronaut face with its mesh jittered by `px` pixels,
+    as a steady face looks to a landmark detector from frame to frame."""
+    image, face = tracked("astronaut")
+    crop = align.warp_crop(image, face.matrix)
+    mesh = align.transform_points(face.mesh, face.matrix)
+    rng = np.random.default_rng(1)
+    parser = LandmarkParser()
+    meshes = [mesh + rng.normal(0, px, mesh.shape).astype(np.float32) for _ in range(n)]
+    probs = [parser(crop[None], None, m[None])[0] for m in meshes]
+    return probs, crop
+
+
+def test_probability_smoothing_reduces_flicker_on_a_steady_face():
+    probs, crop = _jittered_parses()
+    raw, smoothed = FlickerMeter(), FlickerMeter()
+    smoother = ProbabilitySmoother()
+    for p in probs:
+        raw.update(0, p.argmax(0))
+        smoothed.update(0, smoother([0], p[None], crop[None])[0].argmax(0))
+    assert raw.result()["all"] > 0.003  # jitter does flip labels
+    assert smoothed.result()["all"] < 0.6 * raw.result()["all"]
+
+
+def _moving_face(steps=6, px=3):
+    """The real astronaut crop and its landmark-tier parse, the face sliding `px` pixels right
+    and down per frame inside the crop (what a head turn leaves after five-point alignment)."""
+    image, face = tracked("astronaut")
+    parser = LandmarkParser()
+    out = []
+    for k in range(steps):
+        m = face.matrix.copy()
+        m[:, 2] += k * px
+        crop = align.warp_crop(image, m)
+        mesh = align.transform_points(face.mesh, m)
+        out.append((crop, parser(crop[None], None, mesh[None])[0]))
+    return out
+
+
+def test_compensated_flicker_does_not_count_motion():
+    plain, compensated = FlickerMeter(), FlickerMeter(motion_compensated=True)
+    for crop, p in _moving_face():
+        plain.update(0, p.argmax(0), crop)
+        compensated.update(0, p.argmax(0), crop)
+    assert plain.result()["all"] > 0.03   # 3-pixel steps move every boundary
+    assert compensated.result()["all"] < 0.3 * plain.result()["all"]
+
+
+def test_smoothing_follows_a_moving_face_without_trailing():
+    smoother = ProbabilitySmoother()
+    for k, (crop, p) in enumerate(_moving_face()):
+        out = smoother([0], p[None], crop[None])[0].argmax(0)
+        face = p.argmax(0) != 0
+        # the memory moves with the face: labels agree with this frame's parse, not the last one's
+        assert (out[face] == p.argmax(0)[face]).mean() > 0.97, k
+
+
+def test_lag_after_a_change_is_at_most_two_frames():
+    # two different real faces stand for the abrupt change of a fast head turn
+    a_img, a = tracked("astronaut")
+    b_img, b = tracked("portrait_A000371")
+    parser = LandmarkParser()
+    pa = parser(align.warp_crop(a_img, a.matrix)[None], None, align.transform_points(a.mesh, a.matrix)[None])[0]
+    pb = parser(align.warp_crop(b_img, b.matrix)[None], None, align.transform_points(b.mesh, b.matrix)[None])[0]
+    lag = step_lag(ProbabilitySmoother(), pa, pb, align.warp_crop(a_img, a.matrix), align.warp_crop(b_img, b.matrix))
+    assert lag <= 2
+
+
+def test_landmark_smoother_keeps_ids_apart_and_recomputes_alignment():
+    _, face = tracked("astronaut")
+    sm = LandmarkSmoother()
+    f1 = Face(1, face.five.copy(), face.matrix.copy(), face.mesh.copy())
+    f2 = Face(2, face.five + 200, face.matrix.copy(), face.mesh + 200)
+    out = sm([f1, f2], 0.0)
+    assert np.allclose(out[1].five, face.five + 200, atol=1e-3)
+    moved = Face(1, face.five + 3, face.matrix.copy(), face.mesh + 3)
+    out = sm([moved], 1 / 30)
+    assert 0 < abs(out[0].five[0, 0] - face.five[0, 0]) < 3  # part of the way, not frozen
+    assert np.allclose(out[0].matrix, align.alignment_matrix(out[0].five))
+
+
+def test_pull_and_blend_kernel_matches_remap_and_numpy():
+    import cv2
+    from stream.smoothing import _pull_and_blend
+    (crop_a, pa), (crop_b, pb) = _moving_face(steps=2)
+    h, w = pa.shape[1:]
+    grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+    sample_map = grid + np.float32([-2.6, 1.3])  # sub-pixel motion, some samples off the border
+    q = np.stack([cv2.remap(c, sample_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for c in pa])
+    a = np.clip(0.1 + 0.3 * np.abs(pb - q).max(0, keepdims=True), 0.1, 1.0)
+    expected = a * pb + (1 - a) * q
+    out = np.empty_like(pb)
+    _pull_and_blend(pb, pa, sample_map, 0.1, 0.3, out)
+    assert np.abs(out - expected).max() < 0.02  # cv2 interpolates with 1/32-pixel weights
+    assert np.abs(out - expected).mean() < 1e-3
