@@ -431,6 +431,13 @@ def card_markdown(card: dict, config: dict) -> str:
 These scores are on this project's own validation split (FaceSynthetics is synthetic; LFW
 hair masks score hair only): they are not Helen or LaPa test-set numbers.
 
+## Terms
+
+The code is Apache-2.0; these weights inherit the terms of their training data (sources
+{card.get('sources')}): see the README's "Weights and data" (FaceSynthetics: non-commercial
+research; LFW: research use with citations; the talking-head clips: development and evaluation,
+not to ship).
+
 ## Config
 
 ```json
