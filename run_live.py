@@ -22,8 +22,8 @@ def parse_args(argv=None):
     src.add_argument("--input", metavar="PATH", help="video file, image file or folder of images")
     p.add_argument("--output", metavar="PATH", help="output video/image (a folder for a folder input)")
     p.add_argument("--effects", default=None, metavar="SPEC",
-                   help='e.g. "lipstick=#b0103a:0.7:gloss,hair=#6a2ca0:0.5,smooth=0.4" ("none" for none; '
-                        "default: a few tasteful ones)")
+                   help='e.g. "lipstick=crimson:0.7:gloss,hair=#6a2ca0:0.5,smooth=0.4" (colours: CSS names or '
+                        '#rrggbb; "none" for none; default: a few tasteful ones)')
     p.add_argument("--model", default="auto", help="parser tier: auto, landmarks, rnng, student, teacher, "
                                                     "rednet, bspnet, stn-icnn")
     p.add_argument("--checkpoint", metavar="PATH", help="weights for --model (default: checkpoints/<model>.pt)")

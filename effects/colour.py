@@ -5,10 +5,12 @@ Why Lab: L carries the shading and texture, a/b the colour. Moving a/b and the *
 of L toward a target, while the local detail L - blur(L) rides on top, changes the colour
 and keeps lip lines, hair strands and highlights: no flat paint.
 """
+import difflib
 import re
 
 import cv2
 import numpy as np
+from PIL import ImageColor
 
 SHADING_GAMMA = 0.6   # how much of a region's own light/dark structure a recolour keeps (1: all)
 
@@ -17,8 +19,9 @@ _FUNC = re.compile(r"^rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*
 
 
 def parse_colour(value) -> tuple:
-    """'#b0103a', 'b0103a', '#b13', 'rgb(176, 16, 58)', 'rgba(...)' (Gradio's colour picker)
-    or an (r, g, b) sequence of 0..255 -> (r, g, b) ints. ValueError otherwise."""
+    """'#b0103a', 'b0103a', '#b13', a CSS colour name ('crimson'), 'rgb(176, 16, 58)', 'rgba(...)'
+    (Gradio's colour picker), 'hsl(...)', or an (r, g, b) sequence of 0..255 -> (r, g, b) ints.
+    ValueError (one line, naming the bad value) otherwise."""
     if isinstance(value, (tuple, list, np.ndarray)) and len(value) == 3:
         rgb = tuple(int(round(float(v))) for v in value)
     elif isinstance(value, str) and _HEX.match(value.strip()):
@@ -27,11 +30,23 @@ def parse_colour(value) -> tuple:
         rgb = tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))
     elif isinstance(value, str) and _FUNC.match(value.strip().lower()):
         rgb = tuple(int(round(float(v))) for v in _FUNC.match(value.strip().lower()).groups())
+    elif isinstance(value, str) and value.strip():
+        try:  # the 148 CSS names, hsl()/hsv() (Pillow's ImageColor)
+            rgb = ImageColor.getrgb(value.strip())[:3]
+        except ValueError:
+            close = closest_colour_name(value)
+            raise ValueError(f"not a colour: {value!r}" + (f" (did you mean {close!r}?)" if close else "")) from None
     else:
         raise ValueError(f"not a colour: {value!r}")
     if not all(0 <= v <= 255 for v in rgb):
         raise ValueError(f"colour out of range: {value!r}")
     return rgb
+
+
+def closest_colour_name(value: str) -> str | None:
+    """The CSS colour name nearest in spelling to a misspelt one ('crimsom' -> 'crimson'), or None."""
+    close = difflib.get_close_matches(str(value).strip().lower(), ImageColor.colormap, n=1)
+    return close[0] if close else None
 
 
 def format_colour(rgb) -> str:

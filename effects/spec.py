@@ -2,6 +2,7 @@
 
 Spec grammar (comma-separated, any order, each effect at most once):
     lipstick=#b0103a:0.7:gloss   colour:strength[:matte|gloss]
+    lipstick=crimson:0.7         a CSS colour name (Pillow's ImageColor), rgb(...) or hsl(...)
     eyeshadow=#6b4c9a:0.5        colour:strength   (also blush, brows, hair)
     smooth=0.4                   strength only     (also teeth)
 A bare name (``blush``) takes that effect's default values, a colour alone its default
@@ -10,7 +11,7 @@ Strength is a number from 0 to 1.
 """
 from dataclasses import dataclass, field, replace
 
-from effects.colour import format_colour, parse_colour
+from effects.colour import closest_colour_name, format_colour, parse_colour
 
 COLOUR_EFFECTS = ("lipstick", "eyeshadow", "blush", "brows", "hair")
 STRENGTH_EFFECTS = ("smooth", "teeth")
@@ -28,8 +29,10 @@ DEFAULT_VALUES = {
 TOGGLE_KEYS = {"s": "smooth", "b": "blush", "e": "eyeshadow", "w": "brows", "l": "lipstick",
                "t": "teeth", "h": "hair"}
 
-_USAGE = {name: f"{name}=#rrggbb:strength" for name in COLOUR_EFFECTS}
-_USAGE["lipstick"] = "lipstick=#rrggbb:strength[:matte|gloss]"
+_USAGE = {name: f"{name}=colour:strength" for name in COLOUR_EFFECTS}
+_USAGE["lipstick"] = "lipstick=colour:strength[:matte|gloss]"
+_EXAMPLE_COLOURS = {"lipstick": "crimson", "eyeshadow": "slateblue", "blush": "lightcoral",
+                    "brows": "saddlebrown", "hair": "rebeccapurple"}
 _USAGE.update({name: f"{name}=strength" for name in STRENGTH_EFFECTS})
 
 
@@ -147,8 +150,10 @@ def _params(name: str, value, given=None) -> EffectParams:
     try:
         colour = parse_colour(value[0])
     except ValueError:
-        raise EffectSpecError(f"bad colour {value[0]!r} for {name}: use #rrggbb, e.g. "
-                              f"{DEFAULT_VALUES[name][0]}") from None
+        close = closest_colour_name(value[0])
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise EffectSpecError(f"bad colour {value[0]!r} for {name}{hint}: use a CSS colour name or #rrggbb, "
+                              f"e.g. {_EXAMPLE_COLOURS[name]} or {DEFAULT_VALUES[name][0]}") from None
     strength = _strength(name, value[1]) if len(value) > 1 else DEFAULT_VALUES[name][1]
     finish = None
     if name == "lipstick":

@@ -95,6 +95,7 @@ def _bad_inputs(tmp_path):
         "unwritable output": (["--input", clip, "--output", blocker / "out.mp4"], "cannot write"),
         "unknown effect": (["--input", clip, "--effects", "glitter=#ffffff:0.5"], "glitter"),
         "bad colour": (["--input", clip, "--effects", "lipstick=#zzzzzz:0.5"], "colour"),
+        "unknown colour name": (["--input", clip, "--effects", "lipstick=crimsom:0.5"], "'crimsom'"),
         "unknown model": (["--input", clip, "--model", "resnet9000"], "unknown model"),
         "camera": (["--camera", "99"], "camera"),
         "wrong checkpoint": (["--input", clip, "--model", "rnng", "--checkpoint", blocker], "checkpoint"),
@@ -102,7 +103,7 @@ def _bad_inputs(tmp_path):
 
 
 @pytest.mark.parametrize("case", [
-    "missing", "not a video", "zero length", "unwritable output", "unknown effect", "bad colour",
+    "missing", "not a video", "zero length", "unwritable output", "unknown effect", "bad colour", "unknown colour name",
     "unknown model", "camera", "wrong checkpoint"])
 def test_bad_input_gives_one_line_error(tmp_path, capsys, case):
     args, words = _bad_inputs(tmp_path)[case]
@@ -111,3 +112,18 @@ def test_bad_input_gives_one_line_error(tmp_path, capsys, case):
     lines = [l for l in err.strip().splitlines() if l]
     assert len(lines) == 1 and lines[0].startswith("error:"), err
     assert "Traceback" not in err and words.lower() in lines[0].lower()
+
+
+def test_colour_names_on_the_command_line(tmp_path, capsys, astronaut):
+    """--effects lipstick=crimson:0.7 renders exactly what its hex value (#dc143c) renders."""
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    outputs = []
+    for colour in ("crimson", "#dc143c"):
+        out_path = tmp_path / f"{colour.strip('#')}.png"
+        code, out, err = run(capsys, "--input", face, "--output", out_path, "--model", "landmarks",
+                             "--effects", f"lipstick={colour}:0.7")
+        assert code == 0, err
+        outputs.append(cv2.imread(str(out_path)))
+    assert np.array_equal(outputs[0], outputs[1])
+    assert np.abs(outputs[0].astype(int) - cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)).max() > 30  # lips changed

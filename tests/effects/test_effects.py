@@ -9,7 +9,7 @@ import pytest
 
 from effects import (DEFAULT_EFFECTS, EFFECT_NAMES, EffectSettings, EffectSpecError, legend_html, legend_image,
                      overlay_labels, parse_effects, render)
-from effects.colour import colour_lab, rgb_to_lab
+from effects.colour import colour_lab, parse_colour, rgb_to_lab
 from effects.hair import extended_box
 from core import align
 from core.classes import (CLASS_NAMES, HAIR, INNER_MOUTH, LEFT_EYE, LOWER_LIP, NOSE, PALETTE, RIGHT_EYE, SKIN,
@@ -83,7 +83,8 @@ def test_parse_effects_reads_every_effect():
 
 @pytest.mark.parametrize("spec, words", [
     ("lipstik=#b0103a:0.7", ["unknown effect", "lipstick", "eyeshadow", "teeth"]),
-    ("lipstick=red:0.7", ["bad colour", "#rrggbb"]),
+    ("lipstick=crimsom:0.7", ["bad colour", "'crimsom'", "did you mean 'crimson'", "CSS colour name", "#rrggbb"]),
+    ("hair=notacolour:0.5", ["bad colour", "'notacolour'", "hair"]),
     ("lipstick=#b0103g:0.7", ["bad colour"]),
     ("hair=#6a2ca0:1.5", ["bad strength", "0 to 1"]),
     ("smooth=-0.1", ["bad strength", "0 to 1"]),
@@ -102,6 +103,18 @@ def test_parse_effects_errors_say_what_is_allowed(spec, words):
     assert "\n" not in message
     for word in words:
         assert word in message
+
+
+def test_css_colour_names_are_accepted_wherever_a_colour_is():
+    s = parse_effects("lipstick=crimson:0.7,hair=RebeccaPurple:0.5,blush= lightcoral :0.3")
+    assert s.params("lipstick").colour == (220, 20, 60)     # CSS crimson = #dc143c
+    assert s.params("hair").colour == (102, 51, 153)        # case does not matter
+    assert s.params("blush").colour == (240, 128, 128)
+    assert parse_effects("lipstick=crimson:0.7") == parse_effects("lipstick=#dc143c:0.7")
+    assert parse_colour("hsl(0, 100%, 50%)") == (255, 0, 0)
+    assert EffectSettings.from_values(brows=("saddlebrown", 0.4)).params("brows").colour == (139, 69, 19)
+    with pytest.raises(ValueError, match="not a colour: 'crimsom' \\(did you mean 'crimson'\\?\\)"):
+        parse_colour("crimsom")
 
 
 def test_settings_from_values_and_toggles():
