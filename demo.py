@@ -268,6 +268,8 @@ def main(argv=None):
     if args.max_faces < 1:
         raise SystemExit("--max-faces must be at least 1")
     PARSERS.device, MAX_FACES = args.device, args.max_faces
+    from stream.assemble import leave_a_core_to_tracking
+    leave_a_core_to_tracking()   # before the parsers: `auto` times them on these threads
     demo = build_demo()
     # load (and for "auto" time) the default parser now, so the first click is quick
     threading.Thread(target=PARSERS.get, args=("auto",), daemon=True).start()

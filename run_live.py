@@ -65,6 +65,7 @@ def run(args) -> int:
 
     if args.max_faces < 1:
         raise InputError("--max-faces must be at least 1")
+    session.leave_a_core_to_tracking()
     settings = None if args.effects == "none" else effects.parse_effects(args.effects or effects.DEFAULT_EFFECTS)
     if args.camera is None and args.input is None:
         import cv2

@@ -76,6 +76,7 @@ def main():
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     clips = [VIDEOS / f"{c}.mp4" for c in args.clips] if args.clips else sorted(VIDEOS.glob("talking_*.mp4"))
+    session.leave_a_core_to_tracking()   # as run_live.py does
     parser = session.create_parser(args.model)
     rows = {}
     for clip in clips:

@@ -82,6 +82,7 @@ def main():
         writer.close()
     encode_ms = (time.perf_counter() - t0) * 1000 / len(frames)
 
+    session.leave_a_core_to_tracking()   # as run_live.py does
     pipeline = session.build_pipeline(model=args.model, effects=settings, max_faces=1)
     for f in frames[:5]:  # warm-up (mediapipe graphs, numba, torch)
         pipeline.process(f)

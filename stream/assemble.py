@@ -37,7 +37,7 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
 
 def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smooth=True,
                    static_images=False, show_labels=False, parser=None, log=print) -> FacePipeline:
-    leave_a_core_to_tracking()
+    """Torch's global settings are left alone: the apps call leave_a_core_to_tracking() first."""
     parser = parser or create_parser(model, device, log=log)
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
@@ -47,7 +47,10 @@ def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smoot
 def leave_a_core_to_tracking():
     """The tracking thread keeps a core busy with mediapipe (mesh, person mask) while frames are
     parsed: torch gets the other cores. On 2 cores, two torch threads fought the tracking thread
-    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9)."""
+    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9).
+    This sets torch's thread count for the whole process, so it is the caller's choice: run_live.py,
+    demo.py and the benchmarks turn it on (before parsers are created, so that `auto` times the
+    tiers on the threads they will run on); the Python API (faceparse.py) only when asked."""
     import torch
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
