@@ -4,6 +4,7 @@
     python run_live.py --camera 0
     python run_live.py --input assets/demo.mp4 --output out/demo.mp4
     python run_live.py --input photos/ --output out/ --save-labels labels/
+    python run_live.py --camera 0 --virtual-camera        # into a video call
 
 Only assembles the stages (stream/, models/, effects/); the logic lives there.
 """
@@ -21,6 +22,11 @@ def parse_args(argv=None):
     src.add_argument("--camera", type=int, metavar="N", help="webcam index: live window")
     src.add_argument("--input", metavar="PATH", help="video file, image file or folder of images")
     p.add_argument("--output", metavar="PATH", help="output video/image (a folder for a folder input)")
+    p.add_argument("--virtual-camera", nargs="?", const="", default=None, metavar="DEVICE",
+                   help="send the frames to a virtual webcam for video calls (v4l2loopback on Linux, OBS Virtual "
+                        "Camera on Windows/macOS), at the source's size and rate; DEVICE e.g. /dev/video2 "
+                        "(default: the first one). With --camera or a video --input (played at its frame rate)")
+    p.add_argument("--no-window", action="store_true", help="with --camera --virtual-camera: no local window")
     p.add_argument("--effects", default=None, metavar="SPEC",
                    help='e.g. "lipstick=crimson:0.7:gloss,hair=#6a2ca0:0.5,smooth=0.4" (colours: CSS names or '
                         '#rrggbb; "none" for none; default: a few tasteful ones)')
@@ -76,10 +82,24 @@ def run(args) -> int:
             raise InputError(f"no camera found and no --input given; try the bundled demo clip: "
                              f"python run_live.py --input {DEMO_CLIP.relative_to(Path.cwd()) if DEMO_CLIP.is_relative_to(Path.cwd()) else DEMO_CLIP} --output out/demo.mp4")
         args.camera = 0
+    if args.no_window and (args.virtual_camera is None or args.input is not None):
+        raise InputError("--no-window goes with --camera N --virtual-camera (nothing else opens a window)")
     if args.camera is not None:
         source = capture.CameraSource(args.camera)
     else:
         source = capture.open_source(args.input)
+    virtual_camera = None
+    if args.virtual_camera is not None:   # opened first: a missing device stops the run before any output
+        virtual_camera = open_virtual_camera(source, args.virtual_camera or None)
+    try:
+        return _run_source(source, settings, virtual_camera, args)
+    finally:
+        if virtual_camera is not None:
+            virtual_camera.close()
+
+
+def _run_source(source, settings, virtual_camera, args) -> int:
+    from stream import capture, assemble as session
     if args.output:
         _check_writable(Path(args.output), folder=isinstance(source, capture.ImageSource) and len(source) > 1)
 
@@ -92,10 +112,29 @@ def run(args) -> int:
         options["parser"] = session.create_parser("auto", args.device, budget_ms=args.budget_ms)
 
     if isinstance(source, capture.CameraSource):
-        return run_camera(source, session.build_pipeline(**options), settings)
+        return run_camera(source, session.build_pipeline(**options), settings, virtual_camera,
+                          window=not args.no_window)
     if isinstance(source, capture.ImageSource):
         return run_images(source, session.build_pipeline(static_images=True, **options), args)
-    return run_video(source, session.build_pipeline(**options), args)
+    return run_video(source, session.build_pipeline(**options), args, virtual_camera)
+
+
+def open_virtual_camera(source, device):
+    """A VirtualCamera at the source's size and rate; InputError for a still-image source or no device."""
+    from stream import capture
+    from stream.virtual_camera import VirtualCamera
+    from core.errors import InputError
+    if isinstance(source, capture.ImageSource):
+        source.close()
+        raise InputError("--virtual-camera needs --camera N or a video --input, not images")
+    try:
+        camera = VirtualCamera(*source.size, fps=source.fps, device=device)
+    except InputError:
+        source.close()
+        raise
+    print(f"virtual camera: {camera.device} ({camera.size[0]}x{camera.size[1]} at {camera.fps:g} fps); "
+          f"pick it as the camera in the call")
+    return camera
 
 
 def _check_writable(path: Path, folder: bool):
@@ -110,38 +149,48 @@ def _check_writable(path: Path, folder: bool):
         raise InputError(f"output folder {target} is not writable")
 
 
-def run_video(source, pipeline, args) -> int:
+def run_video(source, pipeline, args, virtual_camera=None) -> int:
+    """Every frame to --output (default out/<name>_parsed.mp4); with a virtual camera, to it at the
+    clip's own rate, and to a file only when --output is given."""
     from tqdm import tqdm
     from stream import assemble as session, video_io
 
     if args.output:
         output = Path(args.output)  # checked in run(); the writer checks again when it opens
-    else:
+    elif virtual_camera is None:
         output = Path("out") / f"{source.path.stem}_parsed.mp4"
         output.parent.mkdir(parents=True, exist_ok=True)
-    writer = video_io.VideoWriter(output, source=source)
+    else:
+        output = None
+    writer = video_io.VideoWriter(output, source=source) if output is not None else None
     labels = video_io.LabelVideoWriter(Path(args.save_labels), source=source) if args.save_labels else None
     n = 0
     try:
         with tqdm(total=source.n_frames or None, unit="frame", desc=source.path.name) as bar:
             for result in pipeline.run(source):
-                writer.write(result.output, pts=result.frame.pts)
+                if virtual_camera is not None:
+                    virtual_camera.send(result.output, at=result.frame.time)
+                if writer is not None:
+                    writer.write(result.output, pts=result.frame.pts)
                 if labels is not None:
                     labels.write(session.label_map(result), pts=result.frame.pts)
                 n += 1
                 bar.update(1)
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         if labels is not None:
             labels.abort()
         raise
     finally:
         source.close()
         pipeline.close()
-    path = writer.close()
     if labels is not None:
         print(f"labels: {labels.close()}")
-    print(f"wrote {path} ({n} frames)")
+    if writer is not None:
+        print(f"wrote {writer.close()} ({n} frames)")
+    if virtual_camera is not None:
+        print(f"sent {virtual_camera.frames_sent} frames to {virtual_camera.device}")
     return 0
 
 
@@ -229,14 +278,19 @@ def window_keys() -> str:
     return "keys: q quit, o label overlay, " + ", ".join(f"{k} {n}" for k, n in TOGGLE_KEYS.items())
 
 
-def run_camera(source, pipeline, settings) -> int:
+def run_camera(source, pipeline, settings, virtual_camera=None, window: bool = True) -> int:
+    """The live loop: each frame to the window and/or the virtual camera, until q or Ctrl-C."""
     import cv2
     from core.errors import InputError
 
-    print(window_keys())
+    print(window_keys() if window else "sending to the virtual camera; Ctrl-C to stop")
     fps, last = 0.0, time.perf_counter()
     try:
         for result in pipeline.run(source):
+            if virtual_camera is not None:
+                virtual_camera.send(result.output)
+            if not window:
+                continue
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6)
             last = now
@@ -246,7 +300,8 @@ def run_camera(source, pipeline, settings) -> int:
             try:
                 cv2.imshow("face parsing", bgr)
             except cv2.error:
-                raise InputError("cannot open a window here (no display); use --input/--output instead") from None
+                raise InputError("cannot open a window here (no display); use --input/--output, "
+                                 "or --virtual-camera --no-window") from None
             key = cv2.waitKey(1) & 0xFF
             if key in (ord("q"), 27):
                 break
@@ -257,7 +312,8 @@ def run_camera(source, pipeline, settings) -> int:
     finally:
         source.close()
         pipeline.close()
-        cv2.destroyAllWindows()
+        if window:
+            cv2.destroyAllWindows()
     return 0
 
 
