@@ -2,7 +2,6 @@
 pyvirtualcam.register_backend receives what a video call would (frames in order, at the source's
 size, rate and colours), and with no device the run stops with a one-line error and writes nothing."""
 import glob
-import threading
 import time
 from pathlib import Path
 
@@ -137,7 +136,7 @@ def test_no_virtual_camera_device_is_a_one_line_error_and_nothing_written(tmp_pa
 
 def test_virtual_camera_needs_a_moving_source(tmp_path, capsys, fake_device, astronaut):
     photo = tmp_path / "face.png"
-    cv2.imwrite(str(photo), astronaut)
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
     for args, words in ((["--input", str(photo), "--virtual-camera"], "not images"),
                         (["--input", str(photo), "--no-window"], "--no-window")):
         assert run_live.main(args) == 2
