@@ -12,31 +12,45 @@ import logging
 import os
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no telemetry, no version check
 
-import gradio as gr  # noqa: E402
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve the network)")
+    p.add_argument("--share", action="store_true", help="also make a public gradio.live link (off by default)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--max-faces", type=int, default=4)
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    parse_args()   # --help and argument errors answer now, before gradio and torch load (seconds)
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no telemetry, no version check
 
 import effects  # noqa: E402
 from effects.spec import COLOUR_EFFECTS, EFFECT_NAMES, FINISHES  # noqa: E402
-from models.parsers import registry  # noqa: E402
 from web import handlers as web  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLE_IMAGE = ASSETS / "astronaut.png"
 EXAMPLE_VIDEO = ASSETS / "demo.mp4"
-OUT_DIR = Path(tempfile.gettempdir()) / "faceparse_demo"   # results to download; kept an hour
-LIVE_TTL_S = 600            # a webcam session idle this long frees its tracker
-MAX_FACES = 4               # --max-faces
-
-PARSERS = web.ParserCache()  # one parser per (model, device) for every session
-LIVE = {}                    # browser session id -> its web.LiveSession (closed by the unload hook)
-_LIVE_LOCK = threading.Lock()
 
 EFFECT_LABELS = {"smooth": "skin smoothing", "blush": "blush", "eyeshadow": "eyeshadow", "brows": "brow tint",
                  "lipstick": "lipstick", "teeth": "teeth whitening", "hair": "hair colour"}
+
+
+@dataclass(frozen=True)
+class PageConfig:
+    """What `python demo.py` options set; build_demo() takes one."""
+    device: str = "auto"
+    max_faces: int = 4
+    out_dir: Path = Path(tempfile.gettempdir()) / "faceparse_demo"   # results to download; kept an hour
+    live_ttl_s: float = 600.0   # a webcam session idle this long frees its tracker
 
 
 class Reply(NamedTuple):
@@ -45,75 +59,122 @@ class Reply(NamedTuple):
     warning: bool = False  # show the message as a warning toast too
 
 
-# --- handlers: plain functions of (input, {control name: value}); they never raise -------------
-def on_image(image, controls: dict) -> Reply:
-    """One image (file path or array) -> Reply(rendered image, message); the input unchanged
-    when no face is found, None when the file is not a usable image."""
-    if image is None:   # also when the user clears the input: nothing to warn about
-        return Reply(None, "Upload an image or click the example.")
-    if isinstance(image, UploadError):
-        return Reply(None, str(image), True)
-    try:
-        output, message = web.process_image(image, controls, PARSERS, max_faces=MAX_FACES)
-    except Exception as exc:   # every failure becomes a message; the server keeps serving
-        return Reply(None, web.error_message(exc), True)
-    return Reply(output, message, message.startswith("No face"))
+class Page:
+    """The page's server side: its config, one parser per (model, device) shared by every session,
+    and one live webcam session per browser tab. Handlers take (input, {control name: value}) and
+    never raise: every failure becomes a Reply with a message."""
+
+    def __init__(self, config: PageConfig = PageConfig()):
+        self.config = config
+        self.parsers = web.ParserCache(config.device)
+        self.live = {}   # browser session id -> its web.LiveSession (closed by the unload hook)
+        self._live_lock = threading.Lock()
+
+    def on_image(self, image, controls: dict) -> Reply:
+        """One image (file path or array) -> Reply(rendered image, message); the input unchanged
+        when no face is found, None when the file is not a usable image."""
+        if image is None:   # also when the user clears the input: nothing to warn about
+            return Reply(None, "Upload an image or click the example.")
+        if isinstance(image, UploadError):
+            return Reply(None, str(image), True)
+        try:
+            output, message = web.process_image(image, controls, self.parsers, max_faces=self.config.max_faces)
+        except Exception as exc:   # every failure becomes a message; the server keeps serving
+            return Reply(None, web.error_message(exc), True)
+        return Reply(output, message, message.startswith("No face"))
+
+    def on_video(self, video, controls: dict, progress=None) -> Reply:
+        """A video file -> Reply(path of the rendered mp4 with the source's audio, message)."""
+        if video is None:
+            return Reply(None, "Upload a video or click the example first.", True)
+        web.cleanup_old_files(self.config.out_dir)
+        self.config.out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = Path(tempfile.mkdtemp(prefix="video_", dir=self.config.out_dir))
+        try:
+            path, message = web.process_video(video, controls, self.parsers, out_dir, progress=progress,
+                                              max_faces=self.config.max_faces)
+        except Exception as exc:
+            return Reply(None, web.error_message(exc), True)
+        return Reply(path, message, message.startswith("No face"))
+
+    def on_webcam(self, frame, live, controls: dict, session_id: str | None = None):
+        """One webcam frame of one browser session -> (Reply or None when the frame is dropped,
+        that session's LiveSession, created at its first frame)."""
+        if live is not None and live.closed:   # a late frame of a tab that has been closed
+            return None, live
+        if live is None:
+            with self._live_lock:   # two early frames of one tab may both arrive before its state is stored
+                live = self.live.get(session_id)
+                if live is None or live.closed:
+                    live = web.LiveSession(self.parsers, self.config.max_faces)
+                    if session_id is not None:
+                        self.live[session_id] = live
+        if frame is None:
+            return None, live
+        try:
+            reply = live.process(frame, controls)
+        except Exception as exc:
+            return Reply(frame, web.error_message(exc), True), live
+        return (None if reply is None else Reply(*reply)), live
+
+    def close_live(self, session_id: str | None):
+        """The page's unload hook: the tab was closed or reloaded."""
+        live = self.live.get(session_id)
+        if live is not None:
+            live.close()   # waits for a frame in progress
+            self.live.pop(session_id, None)
+
+    def close_state(self, live):
+        """gr.State's delete_callback: the session ended or sat idle for live_ttl_s."""
+        if live is not None:
+            live.close()
+            for key in [k for k, v in self.live.items() if v is live]:
+                self.live.pop(key, None)
+
+    # --- the API (gradio_client, "Use via API"): named endpoints, named and typed parameters;
+    # a bad value raises gr.Error with one readable line
+    def api_parse(self, image: str, model: str = "auto"):
+        """Labels every pixel of every face: a PNG of class ids 0-10 (the order of the legend), the
+        labels painted over the image, one {id, box, points} per face, and a message."""
+        return _api_call(lambda: web.parse_image(_api_input(image), model, self.parsers, self.config.max_faces))
+
+    def api_apply(self, image: str, effects: str = effects.DEFAULT_EFFECTS, model: str = "auto",
+                  show_labels: bool = False):
+        """Paints effects on an image. effects: run_live.py's --effects spec, e.g.
+        "lipstick=crimson:0.7:gloss,hair=#6a2ca0:0.5,smooth=0.4" (colours: CSS names or #rrggbb)."""
+        return _api_call(lambda: web.process_image(_api_input(image), web.controls_from_spec(effects, model, show_labels),
+                                                   self.parsers, max_faces=self.config.max_faces))
+
+    def api_video(self, video: str, effects: str = effects.DEFAULT_EFFECTS, model: str = "auto"):
+        """Processes a whole video (every frame, the audio kept): the mp4 result and a message."""
+        controls = _api_call(lambda: web.controls_from_spec(effects, model))
+        reply = self.on_video(video, controls)
+        if reply.output is None:
+            raise _gr().Error(reply.message, print_exception=False)
+        return str(reply.output), reply.message
 
 
-def on_video(video, controls: dict, progress=None) -> Reply:
-    """A video file -> Reply(path of the rendered mp4 with the source's audio, message)."""
-    if video is None:
-        return Reply(None, "Upload a video or click the example first.", True)
-    web.cleanup_old_files(OUT_DIR)
-    out_dir = Path(tempfile.mkdtemp(prefix="video_", dir=_out_dir()))
+def _gr():
+    import gradio
+    return gradio
+
+
+def _api_input(value):
+    if isinstance(value, UploadError):
+        raise web.InputError(str(value))
+    if value is None:
+        raise web.InputError("no image given")
+    return value
+
+
+def _api_call(call):
+    """call() with the user's errors raised as gr.Error (one line for the API client)."""
     try:
-        path, message = web.process_video(video, controls, PARSERS, out_dir, progress=progress,
-                                            max_faces=MAX_FACES)
+        return call()
+    except web.user_errors() as exc:
+        raise _gr().Error(str(exc), print_exception=False) from None
     except Exception as exc:
-        return Reply(None, web.error_message(exc), True)
-    return Reply(path, message, message.startswith("No face"))
-
-
-def on_webcam(frame, live, controls: dict, session_id: str | None = None):
-    """One webcam frame of one browser session -> (Reply or None when the frame is dropped,
-    that session's LiveSession, created at its first frame)."""
-    if live is not None and live.closed:   # a late frame of a tab that has been closed
-        return None, live
-    if live is None:
-        with _LIVE_LOCK:   # two early frames of one tab may both arrive before its state is stored
-            live = LIVE.get(session_id)
-            if live is None or live.closed:
-                live = web.LiveSession(PARSERS, MAX_FACES)
-                if session_id is not None:
-                    LIVE[session_id] = live
-    if frame is None:
-        return None, live
-    try:
-        reply = live.process(frame, controls)
-    except Exception as exc:
-        return Reply(frame, web.error_message(exc), True), live
-    return (None if reply is None else Reply(*reply)), live
-
-
-def close_live(session_id: str | None):
-    """The page's unload hook: the tab was closed or reloaded."""
-    live = LIVE.get(session_id)
-    if live is not None:
-        live.close()   # waits for a frame in progress
-        LIVE.pop(session_id, None)
-
-
-def _close_state(live):
-    """gr.State's delete_callback: the session ended or sat idle for LIVE_TTL_S."""
-    if live is not None:
-        live.close()
-        for key in [k for k, v in LIVE.items() if v is live]:
-            LIVE.pop(key, None)
-
-
-def _out_dir() -> Path:
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    return OUT_DIR
+        raise _gr().Error(web.error_message(exc), print_exception=False) from None
 
 
 # --- the page -------------------------------------------------------------------------------------
@@ -121,7 +182,7 @@ class UploadError(Exception):
     """An upload gradio itself could not open (not an image, too large): shown as a message."""
 
 
-def readable_uploads(component: gr.Image) -> gr.Image:
+def readable_uploads(component: "gr.Image") -> "gr.Image":
     """Let unreadable uploads reach on_image as an UploadError (a message on the page) instead
     of failing inside gradio with a bare "Error". Wraps the instance's preprocess: a subclass
     of gr.Image would make gradio write a demo.pyi stub beside this file."""
@@ -141,10 +202,13 @@ def readable_uploads(component: gr.Image) -> gr.Image:
 
 def _notify(reply: Reply):
     if reply.warning:
-        gr.Warning(reply.message)
+        _gr().Warning(reply.message)
 
 
-def build_demo() -> gr.Blocks:
+def build_demo(page: Page) -> "gr.Blocks":
+    import gradio as gr
+    from models.parsers import registry
+
     defaults = web.default_controls()
     models = ["auto"] + registry.available_checkpoints()
     with gr.Blocks(title="Face parsing: live makeup and hair effects", analytics_enabled=False,
@@ -186,7 +250,8 @@ def build_demo() -> gr.Blocks:
                                              elem_id="output-image")
                     image_button = gr.Button("Apply", variant="primary", elem_id="apply-image")
                     image_status = gr.Textbox(label="Status", interactive=False, elem_id="image-status")
-                    gr.Examples([[str(EXAMPLE_IMAGE)]], inputs=[image_in], label="Example (public-domain NASA portrait)")
+                    gr.Examples([[str(EXAMPLE_IMAGE)]], inputs=[image_in], label="Example (public-domain NASA portrait)",
+                                api_visibility="private")
                 with gr.Tab("Webcam (live)"):
                     with gr.Row():
                         webcam_in = gr.Image(sources=["webcam"], streaming=True, type="numpy",
@@ -194,7 +259,7 @@ def build_demo() -> gr.Blocks:
                         webcam_out = gr.Image(type="numpy", label="Live result", interactive=False,
                                               elem_id="webcam-output")
                     webcam_status = gr.Textbox(label="Status", interactive=False, elem_id="webcam-status")
-                    live_state = gr.State(None, time_to_live=LIVE_TTL_S, delete_callback=_close_state)
+                    live_state = gr.State(None, time_to_live=page.config.live_ttl_s, delete_callback=page.close_state)
                 with gr.Tab("Video"):
                     with gr.Row():
                         video_in = gr.Video(sources=["upload"], label="Input video (up to "
@@ -203,7 +268,8 @@ def build_demo() -> gr.Blocks:
                     video_button = gr.Button("Process video", variant="primary", elem_id="apply-video")
                     video_file = gr.File(label="Download", interactive=False, elem_id="video-download")
                     video_status = gr.Textbox(label="Status", interactive=False, elem_id="video-status")
-                    gr.Examples([[str(EXAMPLE_VIDEO)]], inputs=[video_in], label="Example clip (with sound)")
+                    gr.Examples([[str(EXAMPLE_VIDEO)]], inputs=[video_in], label="Example clip (with sound)",
+                                api_visibility="private")
 
         assert set(widgets) == set(web.CONTROL_NAMES), "every control of web.handlers has one widget"
         names = {component: name for name, component in widgets.items()}
@@ -212,30 +278,31 @@ def build_demo() -> gr.Blocks:
             return {name: data[component] for component, name in names.items()}
 
         def run_image(data: dict):
-            reply = on_image(data[image_in], controls_of(data))
+            reply = page.on_image(data[image_in], controls_of(data))
             _notify(reply)
             return reply.output, reply.message
 
         def run_video(data: dict, progress=gr.Progress(track_tqdm=True)):   # shows web.process_video's tqdm bar
-            reply = on_video(data[video_in], controls_of(data))
+            reply = page.on_video(data[video_in], controls_of(data))
             _notify(reply)
             path = None if reply.output is None else str(reply.output)
             return path, path, reply.message
 
         def run_webcam(data: dict, request: gr.Request):
-            reply, live = on_webcam(data[webcam_in], data[live_state], controls_of(data),
-                                    getattr(request, "session_hash", None))
+            reply, live = page.on_webcam(data[webcam_in], data[live_state], controls_of(data),
+                                         getattr(request, "session_hash", None))
             if reply is None:   # dropped (still busy with the previous frame): keep what is shown
                 return gr.skip(), live, gr.skip()
             return reply.output, live, reply.message
 
         def end_session(request: gr.Request):
-            close_live(getattr(request, "session_hash", None))
+            page.close_live(getattr(request, "session_hash", None))
 
+        # the page's own events: private (the API below is the one way in for clients)
         image_inputs = {image_in, *widgets.values()}
         image_event = dict(fn=run_image, inputs=image_inputs, outputs=[image_out, image_status],
                            trigger_mode="always_last", concurrency_id="image", concurrency_limit=2,
-                           show_progress_on=[image_out])
+                           show_progress_on=[image_out], api_visibility="private")
         image_in.change(**image_event)
         image_button.click(**image_event)
         for name, widget in widgets.items():   # re-render the image as the controls change
@@ -243,36 +310,39 @@ def build_demo() -> gr.Blocks:
 
         video_button.click(run_video, inputs={video_in, *widgets.values()},
                            outputs=[video_out, video_file, video_status], concurrency_limit=1,
-                           show_progress_on=[video_out])
+                           show_progress_on=[video_out], api_visibility="private")
         webcam_in.stream(run_webcam, inputs={webcam_in, live_state, *widgets.values()},
                          outputs=[webcam_out, live_state, webcam_status], stream_every=0.1,
-                         concurrency_limit=2, show_progress="hidden")
+                         concurrency_limit=2, show_progress="hidden", api_visibility="private")
         demo.unload(end_session)
+
+        # the API: /parse, /apply, /video (no trigger on the page; parameters named by the functions)
+        with gr.Group(visible=False):
+            api_effects = gr.Textbox(effects.DEFAULT_EFFECTS, label="effects")
+            api_show_labels = gr.Checkbox(False, label="show_labels")
+            api_labels = gr.Image(type="numpy", format="png", image_mode="L", label="class ids")
+            api_faces = gr.JSON(label="faces")
+        gr.on([], page.api_parse, inputs=[image_in, widgets["model"]],
+              outputs=[api_labels, image_out, api_faces, image_status], api_name="parse",
+              concurrency_id="image", concurrency_limit=2)
+        gr.on([], page.api_apply, inputs=[image_in, api_effects, widgets["model"], api_show_labels],
+              outputs=[image_out, image_status], api_name="apply", concurrency_id="image", concurrency_limit=2)
+        gr.on([], page.api_video, inputs=[video_in, api_effects, widgets["model"]],
+              outputs=[video_out, video_status], api_name="video", concurrency_limit=1)
     return demo
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to serve the network)")
-    p.add_argument("--share", action="store_true", help="also make a public gradio.live link (off by default)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--max-faces", type=int, default=4)
-    return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")   # tier choice, errors
-    global MAX_FACES
     if args.max_faces < 1:
         raise SystemExit("--max-faces must be at least 1")
-    PARSERS.device, MAX_FACES = args.device, args.max_faces
     from stream.assemble import leave_a_core_to_tracking
     leave_a_core_to_tracking()   # before the parsers: `auto` times them on these threads
-    demo = build_demo()
+    page = Page(PageConfig(device=args.device, max_faces=args.max_faces))
+    demo = build_demo(page)
     # load (and for "auto" time) the default parser now, so the first click is quick
-    threading.Thread(target=PARSERS.get, args=("auto",), daemon=True).start()
+    threading.Thread(target=page.parsers.get, args=("auto",), daemon=True).start()
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, allowed_paths=[str(ASSETS)],
                 show_error=True)

@@ -70,6 +70,22 @@ def settings_from_controls(controls: dict) -> EffectSettings:
     return EffectSettings.from_values(**spec)
 
 
+def controls_from_spec(spec: str, model: str = "auto", show_labels: bool = False) -> dict:
+    """The page's control values for an --effects spec string (the API takes specs), so that the
+    API runs the page's own path. Raises effects.EffectSpecError for a bad spec."""
+    settings = effects.parse_effects(spec)
+    controls = {**default_controls(), "effects": settings.active(), "model": model or "auto",
+                "show_labels": bool(show_labels)}
+    for name in settings.active():
+        p = settings.params(name)
+        controls[f"{name}_strength"] = p.strength
+        if p.colour is not None:
+            controls[f"{name}_colour"] = format_colour(p.colour)
+        if p.finish is not None:
+            controls["lipstick_finish"] = p.finish
+    return controls
+
+
 class SharedParser:
     """A parser used by several sessions' pipelines: one call at a time (the landmark tier
     holds a mediapipe graph, which must not run two frames at once)."""
@@ -176,10 +192,23 @@ def describe(result, seconds: float, model: str) -> str:
 
 def process_image(value, controls: dict, parsers: ParserCache, name: str | None = None, max_faces: int = 4):
     """(output RGB image, message) for one uploaded image; the input unchanged when no face."""
+    result, message = _run_image(value, settings_from_controls(controls), controls.get("model"),
+                                 bool(controls.get("show_labels")), parsers, name, max_faces)
+    return result.output, message
+
+
+def parse_image(value, model: str, parsers: ParserCache, max_faces: int = 4):
+    """The API's /parse: (class-id map (H, W) uint8, label overlay RGB, [{id, box, points}] per face, message)."""
+    result, message = _run_image(value, None, model, True, parsers, None, max_faces)
+    faces = [{"id": int(fp.face.id), "box": [int(v) for v in fp.box],
+              "points": np.round(fp.face.five, 1).tolist()} for fp in result.faces]
+    return session.label_map(result), result.output, faces, message
+
+
+def _run_image(value, settings, model, show_labels, parsers, name, max_faces):
     image, note = load_image(value, name)
-    settings = settings_from_controls(controls)
-    pipeline = parsers.pipeline(controls.get("model") or "auto", effects=settings, static_images=True,
-                                show_labels=bool(controls.get("show_labels")), max_faces=max_faces)
+    pipeline = parsers.pipeline(model or "auto", effects=settings, static_images=True,
+                                show_labels=show_labels, max_faces=max_faces)
     try:
         t0 = time.perf_counter()
         result = pipeline.process(Frame(image=image, index=0, time=0.0))
@@ -187,7 +216,7 @@ def process_image(value, controls: dict, parsers: ParserCache, name: str | None 
     finally:
         pipeline.close()
     message = describe(result, seconds, tier_name(pipeline.parser))
-    return result.output, f"{message} Image {note}." if note else message
+    return result, f"{message} Image {note}." if note else message
 
 
 def tier_name(parser) -> str:

@@ -20,6 +20,9 @@ LIPS = [CLASS_NAMES.index("upper_lip"), CLASS_NAMES.index("lower_lip")]
 BLUE = "#1e3cdc"   # far from any natural lip colour: a move toward it is the effect's doing
 
 
+PAGE = demo.Page(demo.PageConfig())   # the page's server side, as `python demo.py` builds it
+
+
 def controls(**changes) -> dict:
     values = web.default_controls()
     values["model"] = "landmarks"   # needs no weights; "auto" would time every tier first
@@ -36,7 +39,7 @@ def write_rgb(path, rgb) -> Path:
 def astronaut_parse():
     """(image, lip mask, face box, class map) from the same parser without effects: where the lips are."""
     image = data.astronaut()
-    pipeline = session.build_pipeline(model="landmarks", parser=demo.PARSERS.get("landmarks"), static_images=True)
+    pipeline = session.build_pipeline(model="landmarks", parser=PAGE.parsers.get("landmarks"), static_images=True)
     result = pipeline.process(Frame(image=image, index=0, time=0.0))
     pipeline.close()
     assert len(result.faces) == 1
@@ -52,7 +55,7 @@ def lab_distance(pixels: np.ndarray, colour: str) -> float:
 def test_image_lips_take_the_lipstick_colour_background_unchanged(tmp_path, astronaut_parse):
     image, lips, (x0, y0, x1, y1), _ = astronaut_parse
     assert lips.sum() > 100
-    reply = demo.on_image(str(write_rgb(tmp_path / "astronaut.png", image)),
+    reply = PAGE.on_image(str(write_rgb(tmp_path / "astronaut.png", image)),
                           controls(lipstick_colour=BLUE, lipstick_strength=0.9))
     assert not reply.warning and reply.message.startswith("1 face found")
     out = reply.output
@@ -71,7 +74,7 @@ def test_image_lips_take_the_lipstick_colour_background_unchanged(tmp_path, astr
 def test_show_labels_paints_the_classes(astronaut_parse):
     from core.classes import PALETTE
     image, _, _, labels = astronaut_parse
-    reply = demo.on_image(image, controls(effects=[], show_labels=True))
+    reply = PAGE.on_image(image, controls(effects=[], show_labels=True))
     face = labels > 0
     palette = PALETTE[labels[face]].astype(int)
     # blended at alpha 0.5 with each class's palette colour: about halfway there
@@ -92,7 +95,7 @@ def test_default_controls_give_the_default_effects():
 
 def test_no_face_returns_the_image_unchanged_with_a_message(tmp_path):
     coffee = data.coffee()
-    reply = demo.on_image(str(write_rgb(tmp_path / "coffee.png", coffee)), controls())
+    reply = PAGE.on_image(str(write_rgb(tmp_path / "coffee.png", coffee)), controls())
     assert reply.warning and reply.message.startswith("No face")
     np.testing.assert_array_equal(reply.output, coffee)
 
@@ -100,30 +103,31 @@ def test_no_face_returns_the_image_unchanged_with_a_message(tmp_path):
 def test_garbage_and_missing_files_give_messages(tmp_path):
     garbage = tmp_path / "holiday.png"
     garbage.write_bytes(b"this is not an image at all" * 50)
-    reply = demo.on_image(str(garbage), controls())
+    reply = PAGE.on_image(str(garbage), controls())
     assert reply.output is None and reply.warning
     assert "holiday.png is not a readable image" in reply.message and str(tmp_path) not in reply.message
     # the same file as the page uploads it: gradio's own decoding fails, the page says why
+    import gradio as gr
     from gradio.data_classes import FileData
-    component = demo.readable_uploads(demo.gr.Image(type="filepath", image_mode=None))
+    component = demo.readable_uploads(gr.Image(type="filepath", image_mode=None))
     upload = component.preprocess(FileData(path=str(garbage), orig_name="holiday.png"))
-    reply = demo.on_image(upload, controls())
+    reply = PAGE.on_image(upload, controls())
     assert reply.output is None and "holiday.png is not a readable image" in reply.message
-    missing = demo.on_image(str(tmp_path / "gone.jpg"), controls())
+    missing = PAGE.on_image(str(tmp_path / "gone.jpg"), controls())
     assert missing.output is None and missing.message == "no such file: gone.jpg"
-    assert demo.on_image(None, controls()).output is None   # a cleared input: no warning needed
-    bad_colour = demo.on_image(data.astronaut(), controls(lipstick_colour="not a colour"))
+    assert PAGE.on_image(None, controls()).output is None   # a cleared input: no warning needed
+    bad_colour = PAGE.on_image(data.astronaut(), controls(lipstick_colour="not a colour"))
     assert bad_colour.output is None and "bad colour" in bad_colour.message
 
 
 def test_huge_images_are_downscaled_or_refused(tmp_path, monkeypatch):
     huge = cv2.resize(data.astronaut(), (4400, 4400), interpolation=cv2.INTER_LINEAR)
-    reply = demo.on_image(huge, controls(effects=["lipstick"]))
+    reply = PAGE.on_image(huge, controls(effects=["lipstick"]))
     assert reply.output.shape == (4096, 4096, 3)
     assert "1 face found" in reply.message and "downscaled from 4400x4400 to 4096x4096" in reply.message
     path = write_rgb(tmp_path / "big.png", cv2.resize(data.astronaut(), (1500, 1000)))
     monkeypatch.setattr(web, "MAX_IMAGE_PIXELS", 1_000_000)
-    reply = demo.on_image(str(path), controls())
+    reply = PAGE.on_image(str(path), controls())
     assert reply.output is None and reply.warning and "big.png is too large" in reply.message and "1500x1000" in reply.message
 
 
@@ -150,15 +154,15 @@ def test_video_keeps_every_frame_and_the_audio(tmp_path):
     frames_in, audio_in = video_facts(clip)
     assert frames_in == 25 and audio_in == 1
     seen = []
-    reply = web.process_video(clip, controls(lipstick_colour=BLUE), demo.PARSERS, tmp_path / "out",
+    reply = web.process_video(clip, controls(lipstick_colour=BLUE), PAGE.parsers, tmp_path / "out",
                               progress=lambda done, total: seen.append((done, total)))
     path, message = reply
     assert path.suffix == ".mp4" and path.is_file()
     assert video_facts(path) == (25, 1)
     assert seen[-1][0] == 25 and "faces in 25 of them; audio kept" in message
     # through the page's handler too, into the page's result folder
-    reply = demo.on_video(str(clip), controls(effects=[]))
-    assert not reply.warning and Path(reply.output).is_relative_to(demo.OUT_DIR)
+    reply = PAGE.on_video(str(clip), controls(effects=[]))
+    assert not reply.warning and Path(reply.output).is_relative_to(PAGE.config.out_dir)
     assert video_facts(reply.output) == (25, 1)
 
 
@@ -178,10 +182,10 @@ def test_old_results_are_cleaned_up(tmp_path):
 def test_bad_videos_give_messages(tmp_path, monkeypatch):
     garbage = tmp_path / "party.mp4"
     garbage.write_bytes(b"\x00\x01not a video" * 100)
-    reply = demo.on_video(str(garbage), controls())
+    reply = PAGE.on_video(str(garbage), controls())
     assert reply.output is None and reply.warning and "party.mp4 is not a readable video" in reply.message
     monkeypatch.setattr(web, "MAX_VIDEO_SECONDS", 2.0)
-    reply = demo.on_video(str(demo.EXAMPLE_VIDEO), controls())
+    reply = PAGE.on_video(str(demo.EXAMPLE_VIDEO), controls())
     assert reply.output is None and "too long" in reply.message and "5 s" in reply.message
 
 
@@ -194,11 +198,11 @@ def demo_frames(*indices):
 def test_webcam_sessions_keep_their_own_state():
     first, later = demo_frames(0, 60)
     c = controls()
-    reply_a1, a = demo.on_webcam(first, None, c, session_id="tab-a")
-    reply_a2, a_again = demo.on_webcam(later, a, c, session_id="tab-a")
-    reply_b, b = demo.on_webcam(later, None, c, session_id="tab-b")
-    reply_fresh, fresh = demo.on_webcam(later, None, c)
-    assert a_again is a and b is not a and demo.LIVE["tab-a"] is a and demo.LIVE["tab-b"] is b
+    reply_a1, a = PAGE.on_webcam(first, None, c, session_id="tab-a")
+    reply_a2, a_again = PAGE.on_webcam(later, a, c, session_id="tab-a")
+    reply_b, b = PAGE.on_webcam(later, None, c, session_id="tab-b")
+    reply_fresh, fresh = PAGE.on_webcam(later, None, c)
+    assert a_again is a and b is not a and PAGE.live["tab-a"] is a and PAGE.live["tab-b"] is b
     assert a.pipeline is not b.pipeline and a.pipeline.tracker is not b.pipeline.tracker
     assert a.pipeline.prob_smoother is not b.pipeline.prob_smoother
     assert a.pipeline.parser is b.pipeline.parser          # the loaded model is shared
@@ -209,17 +213,17 @@ def test_webcam_sessions_keep_their_own_state():
     assert np.abs(reply_a2.output.astype(int) - reply_fresh.output).max() > 0
     assert b.pipeline.tracker.active_ids() == {0}
     # closing one tab frees its tracker; the other goes on
-    demo.close_live("tab-a")
-    assert a.closed and a.pipeline is None and "tab-a" not in demo.LIVE
-    reply_b2, _ = demo.on_webcam(first, b, c, session_id="tab-b")
+    PAGE.close_live("tab-a")
+    assert a.closed and a.pipeline is None and "tab-a" not in PAGE.live
+    reply_b2, _ = PAGE.on_webcam(first, b, c, session_id="tab-b")
     assert reply_b2.message.startswith("1 face")
-    demo._close_state(b)
-    assert b.closed and "tab-b" not in demo.LIVE
+    PAGE.close_state(b)
+    assert b.closed and "tab-b" not in PAGE.live
     fresh.close()
 
 
 def test_page_serves_every_part(tmp_path):
-    app = demo.build_demo()
+    app = demo.build_demo(PAGE)
     app.queue()
     try:
         _, url, _ = app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None,

@@ -231,7 +231,8 @@ def test_video_tab_example_keeps_frames_and_audio(server, browser, tmp_path):
 def test_two_tabs_have_their_own_live_sessions(browser):
     """The page served in-process, so the test can look at each tab's LiveSession."""
     import demo
-    app = demo.build_demo()
+    page = demo.Page(demo.PageConfig())
+    app = demo.build_demo(page)
     app.queue()
     _, url, _ = app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
     first = browser.current_window_handle
@@ -239,18 +240,18 @@ def test_two_tabs_have_their_own_live_sessions(browser):
         start_webcam(browser, url)
         browser.switch_to.new_window("tab")
         start_webcam(browser, url)
-        WebDriverWait(browser, 20).until(lambda d: len(demo.LIVE) == 2 and all(s.frames >= 3 for s in demo.LIVE.values()),
-                                         message=f"two tabs, two streaming sessions expected: {demo.LIVE}")
-        one, two = demo.LIVE.values()
+        WebDriverWait(browser, 20).until(lambda d: len(page.live) == 2 and all(s.frames >= 3 for s in page.live.values()),
+                                         message=f"two tabs, two streaming sessions expected: {page.live}")
+        one, two = page.live.values()
         assert one.pipeline is not two.pipeline and one.pipeline.tracker is not two.pipeline.tracker
         assert one.pipeline.prob_smoother is not two.pipeline.prob_smoother
         assert one.pipeline.parser is two.pipeline.parser   # the model is loaded once for everyone
         browser.close()                                     # closing a tab ends its session...
         browser.switch_to.window(first)
-        WebDriverWait(browser, 20).until(lambda d: len(demo.LIVE) == 1, message="closing a tab left its session")
-        closed, = [s for s in (one, two) if s not in demo.LIVE.values()]
+        WebDriverWait(browser, 20).until(lambda d: len(page.live) == 1, message="closing a tab left its session")
+        closed, = [s for s in (one, two) if s not in page.live.values()]
         assert closed.closed and closed.pipeline is None    # ...and frees its tracker
-        alive, = demo.LIVE.values()
+        alive, = page.live.values()
         frames = alive.frames
         WebDriverWait(browser, 10).until(lambda d: alive.frames > frames,   # the other tab goes on
                                          message="the remaining tab stopped streaming")
