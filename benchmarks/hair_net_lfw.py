@@ -7,7 +7,7 @@ Whole-dataset pixel counts (TP, FP, FN summed over images, then F1 = 2TP / (2TP 
 IoU = TP / (TP + FP + FN)), at the 250x250 label resolution: each image is stretched to
 size x size, segmented with the previous-mask channel at 0, and the hair probability resized
 back and thresholded at 0.5. Reported for all images and for the project's LFW validation
-persons (models.readers.lfw_hair.split_of_person). Timing: median / min ms of the network
+persons (models.data.readers.lfw_hair.split_of_person). Timing: median / min ms of the network
 alone on one 512 (and 256) input, one torch thread.
 
 No tflite runtime here runs MediaPipe's custom ops, so these results are the check of the
@@ -23,7 +23,7 @@ import torch
 
 from benchmarks.common import timed
 from models.parsers.hair_net import DEFAULT_CHECKPOINT, load_hair_net
-from models.readers.lfw_hair import person_of, split_of_person
+from models.data.readers.lfw_hair import person_of, split_of_person
 
 LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw_hair"
 

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from models.parsers.hair_net import (DEFAULT_CHECKPOINT, HairNet, HairNetError, TransposeConvBias,
                                      load_hair_net)
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+ROOT = Path(__file__).resolve().parents[3]
+SHARED = ROOT.parent / "shared"
 TFLITE = SHARED / "models" / "mediapipe_hair_segmentation.tflite"
 LFW = SHARED / "data" / "lfw_hair"
 LFW_EVERY = 45        # every 45th LFW image: 40 images spread over the alphabet
