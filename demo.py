@@ -24,6 +24,9 @@ def parse_args(argv=None):
     p.add_argument("--share", action="store_true", help="also make a public gradio.live link (off by default)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--max-faces", type=int, default=4)
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    talk.add_argument("--verbose", action="store_true", help="debug messages too")
     return p.parse_args(argv)
 
 
@@ -334,7 +337,8 @@ def build_demo(page: Page) -> "gr.Blocks":
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")   # tier choice, errors
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s")   # tier choice, errors
     if args.max_faces < 1:
         raise SystemExit("--max-faces must be at least 1")
     from stream.assemble import leave_a_core_to_tracking

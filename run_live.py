@@ -1,25 +1,51 @@
 #!/usr/bin/env python
 """Face parsing with live effects: a webcam window, or a video/image/folder processed to files.
 
-    python run_live.py --camera 0
-    python run_live.py --input assets/demo.mp4 --output out/demo.mp4
-    python run_live.py --input photos/ --output out/ --save-labels labels/
-    python run_live.py --camera 0 --virtual-camera        # into a video call
+examples:
+  python run_live.py --camera 0                                   # window; q quits, o labels, s/b/e/w/l/t/h effects
+  python run_live.py --camera /dev/video2                         # a device path, or a stream URL (rtsp://...)
+  python run_live.py --input assets/demo.mp4 --output out/demo.mp4
+  python run_live.py --input photo.jpg --output out.png --save-labels labels.png
+  python run_live.py --input photos/ --output out/ --save-labels labels/
+  python run_live.py --input clip.mp4 --output out.mp4 --effects "lipstick=crimson:0.7:gloss,hair=#6a2ca0:0.5"
+  python run_live.py --camera 0 --virtual-camera                  # into a video call (Zoom, Meet, Teams, OBS)
 
+Results go to stdout, messages and warnings to stderr; bad input gives one "error:" line, exit code 2.
 Only assembles the stages (stream/, models/, effects/); the logic lives there.
 """
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
 
 DEMO_CLIP = Path(__file__).resolve().parent / "assets" / "demo.mp4"
+log = logging.getLogger("faceparse.run_live")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one "error:" line and exit code 2, like every other bad input."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def model_name(value: str) -> str:
+    """--model's type: its own message for an unknown name (argparse's says "invalid choice")."""
+    from models.parsers.registry import TIERS
+    if value != "auto" and value not in TIERS:
+        raise argparse.ArgumentTypeError(f"unknown model '{value}'; choose from: auto, {', '.join(TIERS)}")
+    return value
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from models.parsers.registry import TIERS
+    description, _, epilog = __doc__.partition("\nexamples:\n")
+    p = OneLineParser(description=description.strip(), epilog="examples:\n" + epilog,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--camera", type=int, metavar="N", help="webcam index: live window")
+    src.add_argument("--camera", metavar="N|DEVICE|URL",
+                     help="live source: a webcam index (0), a device path (/dev/video2) or a stream URL")
     src.add_argument("--input", metavar="PATH", help="video file, image file or folder of images")
     p.add_argument("--output", metavar="PATH", help="output video/image (a folder for a folder input)")
     p.add_argument("--virtual-camera", nargs="?", const="", default=None, metavar="DEVICE",
@@ -30,8 +56,9 @@ def parse_args(argv=None):
     p.add_argument("--effects", default=None, metavar="SPEC",
                    help='e.g. "lipstick=crimson:0.7:gloss,hair=#6a2ca0:0.5,smooth=0.4" (colours: CSS names or '
                         '#rrggbb; "none" for none; default: a few tasteful ones)')
-    p.add_argument("--model", default="auto", help="parser tier: auto, landmarks, rnng, student, teacher, "
-                                                    "rednet, bspnet, stn-icnn")
+    p.add_argument("--model", default="auto", type=model_name, choices=["auto", *TIERS],
+                   help="parser tier (default auto: the most accurate one that keeps up here; rednet, bspnet "
+                        "and stn-icnn ship no weights: train them or pass --checkpoint)")
     p.add_argument("--checkpoint", metavar="PATH", help="weights for --model (default: checkpoints/<model>.pt)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--show-labels", action="store_true", help="overlay the class labels")
@@ -40,16 +67,42 @@ def parse_args(argv=None):
                         "a lossless .mkv (one gray frame per video frame) for a video")
     p.add_argument("--max-faces", type=int, default=4, metavar="N")
     p.add_argument("--no-smooth", action="store_true", help="turn temporal smoothing off")
-    p.add_argument("--verbose", action="store_true", help="keep mediapipe's native log lines")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="results and warnings only: no messages, no "
+                                                                  "progress bars")
+    talk.add_argument("--verbose", action="store_true", help="debug messages, and mediapipe's native log lines")
     p.add_argument("--budget-ms", type=float, default=None, help="per-face parse budget for --model auto")
     return p.parse_args(argv)
 
 
+def configure_logging(args):
+    """Messages of the project's loggers ("faceparse.*") to stderr: warnings as "warning: ...";
+    -q keeps warnings only, --verbose adds debug messages."""
+    handler = logging.StreamHandler(sys.stderr)   # after hide_native_stderr: Python's own stderr
+    handler.setFormatter(_MessageFormatter())
+    logger = logging.getLogger("faceparse")
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
+    logger.propagate = False
+
+
+class _MessageFormatter(logging.Formatter):
+    def format(self, record):
+        message = super().format(record)
+        return message if record.levelno == logging.INFO else f"{record.levelname.lower()}: {message}"
+
+
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:   # --help, or a bad argument (its one line already printed)
+        return exc.code
     if not args.verbose:
         from models.perception.quiet import hide_native_stderr
         hide_native_stderr()
+    configure_logging(args)
     from effects import EffectSpecError
     from models.parsers.checkpoint import CheckpointError
     from models.parsers.registry import UnknownModel
@@ -85,7 +138,7 @@ def run(args) -> int:
     if args.no_window and (args.virtual_camera is None or args.input is not None):
         raise InputError("--no-window goes with --camera N --virtual-camera (nothing else opens a window)")
     if args.camera is not None:
-        source = capture.CameraSource(args.camera)
+        source = capture.CameraSource(int(args.camera) if str(args.camera).isdigit() else args.camera)
     else:
         source = capture.open_source(args.input)
     virtual_camera = None
@@ -132,8 +185,8 @@ def open_virtual_camera(source, device):
     except InputError:
         source.close()
         raise
-    print(f"virtual camera: {camera.device} ({camera.size[0]}x{camera.size[1]} at {camera.fps:g} fps); "
-          f"pick it as the camera in the call")
+    log.info(f"virtual camera: {camera.device} ({camera.size[0]}x{camera.size[1]} at {camera.fps:g} fps); "
+             f"pick it as the camera in the call")
     return camera
 
 
@@ -166,7 +219,7 @@ def run_video(source, pipeline, args, virtual_camera=None) -> int:
     labels = video_io.LabelVideoWriter(Path(args.save_labels), source=source) if args.save_labels else None
     n = 0
     try:
-        with tqdm(total=source.n_frames or None, unit="frame", desc=source.path.name) as bar:
+        with tqdm(total=source.n_frames or None, unit="frame", desc=source.path.name, disable=args.quiet) as bar:
             for result in pipeline.run(source):
                 if virtual_camera is not None:
                     virtual_camera.send(result.output, at=result.frame.time)
@@ -224,7 +277,7 @@ def run_images(source, pipeline, args, batch: int = 8) -> int:
         return out
 
     pending, last = [], None
-    bar = tqdm(total=len(source), unit="image", disable=not many)
+    bar = tqdm(total=len(source), unit="image", disable=not many or args.quiet)
 
     def flush():
         nonlocal last, done
@@ -248,9 +301,9 @@ def run_images(source, pipeline, args, batch: int = 8) -> int:
     bar.close()
     pipeline.close()
     for message in failed:
-        print(f"skipped: {message}", file=sys.stderr)
+        log.warning(f"skipped: {message}")
     for path in no_face:
-        print(f"no face found in {path}: written unchanged")
+        log.warning(f"no face found in {path}: written unchanged")
     if many:
         print(f"processed {done} of {len(source)} images" + (f" into {out_dir}" if out_dir else ""))
     elif last is not None:
@@ -283,7 +336,7 @@ def run_camera(source, pipeline, settings, virtual_camera=None, window: bool = T
     import cv2
     from core.errors import InputError
 
-    print(window_keys() if window else "sending to the virtual camera; Ctrl-C to stop")
+    log.info(window_keys() if window else "sending to the virtual camera; Ctrl-C to stop")
     fps, last = 0.0, time.perf_counter()
     try:
         for result in pipeline.run(source):

@@ -1,4 +1,5 @@
 """Assembles a FacePipeline from user options; run_live.py and the Gradio page both use it."""
+import logging
 import os
 from functools import lru_cache
 
@@ -8,6 +9,8 @@ from core import align
 
 from models.parsers import registry, select
 from stream.pipeline import FacePipeline
+
+_log = logging.getLogger("faceparse.assemble")
 
 
 @lru_cache(maxsize=1)
@@ -25,7 +28,7 @@ def warmup_batch():
 
 
 def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = select.DEFAULT_BUDGET_MS,
-                  log=print):
+                  log=_log.info):
     """A Parser for a tier name, or for "auto" the tier that fits the time budget here."""
     if model != "auto":
         return registry.create_parser(model, device=device)
@@ -36,7 +39,7 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
 
 
 def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smooth=True,
-                   static_images=False, show_labels=False, parser=None, log=print) -> FacePipeline:
+                   static_images=False, show_labels=False, parser=None, log=_log.info) -> FacePipeline:
     """Torch's global settings are left alone: the apps call leave_a_core_to_tracking() first."""
     parser = parser or create_parser(model, device, log=log)
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,

@@ -56,7 +56,7 @@ def test_image_labels_and_no_face_passthrough(tmp_path, capsys):
     scenery = tmp_path / "coffee.png"
     cv2.imwrite(str(scenery), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))
     code, out, err = run(capsys, "--input", scenery, "--output", tmp_path / "c.png", "--model", "landmarks")
-    assert code == 0 and "no face" in out
+    assert code == 0 and "no face" in err and err.startswith("warning:") and "wrote" in out
     assert np.array_equal(cv2.imread(str(tmp_path / "c.png")), cv2.imread(str(scenery)))
 
 
@@ -127,3 +127,24 @@ def test_colour_names_on_the_command_line(tmp_path, capsys, astronaut):
         outputs.append(cv2.imread(str(out_path)))
     assert np.array_equal(outputs[0], outputs[1])
     assert np.abs(outputs[0].astype(int) - cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)).max() > 30  # lips changed
+
+
+def test_quiet_keeps_results_on_stdout_and_nothing_on_stderr(tmp_path, capsys, astronaut):
+    clip = write_test_video(tmp_path / "in.mp4", astronaut, n_frames=4, size=(128, 128))
+    code = run_live.main(["--input", str(clip), "--output", str(tmp_path / "out.mp4"), "--model", "landmarks"])
+    out = capsys.readouterr()
+    assert code == 0 and "frame" in out.err                  # the progress bar
+    assert out.out.strip() == f"wrote {tmp_path / 'out.mp4'} (4 frames)"
+    code = run_live.main(["-q", "--input", str(clip), "--output", str(tmp_path / "out2.mp4"), "--model", "landmarks"])
+    out = capsys.readouterr()
+    assert code == 0 and out.err == "" and out.out.strip() == f"wrote {tmp_path / 'out2.mp4'} (4 frames)"
+    assert run_live.main(["-q", "--verbose"]) == 2             # one or the other
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_help_lists_the_tiers_and_the_examples(capsys):
+    assert run_live.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "{auto,landmarks,rnng,student,teacher,rednet,bspnet,stn-icnn}" in text.replace("\n", "").replace(" ", "")
+    assert "examples:" in text and "--virtual-camera" in text and "python run_live.py --camera /dev/video2" in text
+    assert "-q, --quiet" in text and "N|DEVICE|URL" in text

@@ -143,3 +143,17 @@ def test_virtual_camera_needs_a_moving_source(tmp_path, capsys, fake_device, ast
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0]
     assert fake_device.opened == []
+
+
+def test_camera_given_as_a_path_to_the_virtual_camera(tmp_path, capsys, fake_device):
+    """--camera takes a device path or a stream URL as well as a number: here a file path, which
+    OpenCV opens like a network stream; headless (--no-window), quiet (-q)."""
+    decoded = colour_clip(tmp_path / "stream.mp4", n=8, fps=25)
+    code = run_live.main(["-q", "--camera", str(tmp_path / "stream.mp4"), "--virtual-camera", "--no-window",
+                          "--model", "landmarks"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert out.err == ""
+    [device] = fake_device.opened
+    assert (device.width, device.height) == (96, 64) and 1 <= len(device.frames) <= 8   # newest frame wins
+    assert all(any(np.abs(f.astype(int) - d).max() <= 2 for d in decoded) for f in device.frames)
