@@ -78,7 +78,7 @@ def parse_args(argv=None):
 def configure_logging(args):
     """Messages of the project's loggers ("faceparse.*") to stderr: warnings as "warning: ...";
     -q keeps warnings only, --verbose adds debug messages."""
-    handler = logging.StreamHandler(sys.stderr)   # after hide_native_stderr: Python's own stderr
+    handler = _StderrHandler()
     handler.setFormatter(_MessageFormatter())
     logger = logging.getLogger("faceparse")
     for old in list(logger.handlers):
@@ -86,6 +86,18 @@ def configure_logging(args):
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
     logger.propagate = False
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (hide_native_stderr replaces it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 class _MessageFormatter(logging.Formatter):
