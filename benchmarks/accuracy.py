@@ -74,7 +74,7 @@ def main():
     tiers = args.tiers or registry.available_checkpoints()
     runs = [(t, t, False) for t in tiers]
     if args.person_mask:
-        runs += [(f"{t} + person mask", t, True) for t in tiers if registry.tier(t).trainable is not None]
+        runs += [(f"{t} + person mask", t, True) for t in tiers if registry.tier(t).learned]
     results = {}
     for name, tier, masked in runs:
         results[name] = score(tier, args.data, masked)

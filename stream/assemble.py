@@ -57,7 +57,7 @@ def fallback_parser(parser, device="auto"):
     the faces that only the detector found (profiles, masks); None when there is none."""
     if not parser.needs_mesh:
         return None
-    learned = [n for n in select.ranked() if registry.tier(n).trainable is not None]
+    learned = [n for n in select.ranked() if registry.tier(n).learned]
     return _cached_parser(learned[0], device) if learned else None
 
 

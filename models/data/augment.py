@@ -246,3 +246,9 @@ class TrainAugment:
 def train_augment(size: int, **options) -> TrainAugment:
     """The training augmentation at input size `size` (options: see TrainAugment)."""
     return TrainAugment(size, **options)
+
+
+def make_augment(config: dict, size: int) -> TrainAugment | None:
+    """What the training loop and the recipes' extra datasets use: the training augmentation at
+    `size`, or None when config["augment"] is off."""
+    return train_augment(size) if config.get("augment", True) else None
