@@ -35,10 +35,17 @@ from core.classes import IGNORE, NUM_CLASSES
 from models.parsers import checkpoint as ckpt
 from models.parsers.student import StudentNet
 from models.parsers.teacher import TeacherNet
-from models.training.recipes.teacher import class_weight_vector
 from models.training.trainable import merge_batches, open_train_extra
 
 SUPERVISED, UNSUPERVISED = "supervised", "unsupervised"
+# classes whose gradients are multiplied (Sec. V-B: "eyebrows, eyes, nose, lips and mouth")
+SMALL_CLASSES = (2, 3, 4, 5, 6, 7, 8, 9)
+
+
+def class_weight_vector(small_class_weight: float, device=None) -> torch.Tensor:
+    w = torch.ones(NUM_CLASSES, device=device)
+    w[list(SMALL_CLASSES)] = small_class_weight
+    return w
 
 
 def default_distill_config() -> dict:

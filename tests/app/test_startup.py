@@ -15,3 +15,18 @@ print("torch" in sys.modules)
 """, tmp_path)
     assert out.is_file()
     assert stdout.strip().splitlines()[-1] == "False"
+
+
+def test_app_modules_import_no_training_or_dataset_code():
+    """The .importlinter contract "nothing that runs the application imports training or dataset
+    code", for the two top-level scripts import-linter cannot take as packages."""
+    import ast
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[2]
+    for script in ("run_live.py", "demo.py"):
+        tree = ast.parse((repo / script).read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert imported, script
+        bad = sorted(m for m in imported if m.split(".")[:2] in (["models", "training"], ["models", "data"]))
+        assert not bad, f"{script} imports {bad}"

@@ -8,22 +8,13 @@ Each step takes a batch of the main labelled source (FaceSynthetics, full labels
 dataset has them, a batch of the "partial" extra (LFW hair: real faces, hair masks + auto face
 classes, 255 where unknown).
 """
-import torch
 import torch.nn.functional as F
 
 from core.classes import IGNORE, NUM_CLASSES
 from models.parsers.teacher import TeacherNet
 from models.training import sc_loss as sc
+from models.training.distill import class_weight_vector
 from models.training.trainable import Recipe, merge_batches, open_train_extra
-
-# classes whose gradients are multiplied (paper Sec. V-B: "eyebrows, eyes, nose, lips and mouth")
-SMALL_CLASSES = (2, 3, 4, 5, 6, 7, 8, 9)
-
-
-def class_weight_vector(small_class_weight: float, device=None) -> torch.Tensor:
-    w = torch.ones(NUM_CLASSES, device=device)
-    w[list(SMALL_CLASSES)] = small_class_weight
-    return w
 
 
 def weighted_pixel_ce(logits, target, small_class_weight):
