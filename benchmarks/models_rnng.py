@@ -1,4 +1,5 @@
-"""Speed of the RNN-G tier (paper 002) on this CPU: latency per face and throughput.
+"""Speed of the RNN-G tier (Liu et al., "Face Parsing via Recurrent Propagation") on this CPU:
+latency per face and throughput.
 
     python -m benchmarks.models_rnng [--threads 2 1] [--batches 1 8 32] [--repeats 20] [--json out.json]
 

@@ -1,4 +1,5 @@
-"""CPU speed of the Student and Teacher of paper 000 (Wei et al.), trained and paper-sized.
+"""CPU speed of the Student and Teacher of Wei et al. ("Accurate Facial Image Parsing at Real-Time
+Speed"), trained and paper-sized.
 
     python -m benchmarks.models_student [--variants student teacher ...] [--threads 1 2]
                                         [--batches 1 8 32] [--repeats 5] [--json out.json]

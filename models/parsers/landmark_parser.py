@@ -1,5 +1,6 @@
 """The landmark tier: fits each part from the 478 face-mesh points, in the spirit of the LaPa
-annotation module (paper 003, section 3.2): parabolas for the eyes and the inner mouth,
+annotation module (Liu et al., "A New Dataset and Boundary-Attention Semantic Segmentation for
+Face Parsing", AAAI 2020, section 3.2): parabolas for the eyes and the inner mouth,
 polygons for brows, outer lips, nose and jaw line; fusion order skin -> parts -> hair ->
 background. The paper takes skin and hair from trained networks; here skin comes from the face
 contour plus a skin-colour model, and hair from mediapipe's selfie segmentation plus head

@@ -1,5 +1,5 @@
 """RNN-G: a shallow CNN plus a spatially variant gated RNN (Liu et al., "Face Parsing via
-Recurrent Propagation", BMVC 2017; papers/002), the CPU real-time tier.
+Recurrent Propagation", BMVC 2017), the CPU real-time tier.
 
 The tier takes the 256x256 aligned crop. Stage 1 (sec. 3, Figure 1) sees it resized to
 128x128: a shallow CNN (three convolutions, two max-poolings, two deconvolutions, at most 32

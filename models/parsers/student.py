@@ -1,4 +1,5 @@
-"""Student Network of Wei et al. (paper 000, Sec. V-A and Table IX), distilled from the teacher.
+"""Student Network of Wei et al., "Accurate Facial Image Parsing at Real-Time Speed" (IEEE TIP,
+Sec. V-A and Table IX), distilled from the teacher.
 
 Table IX, at full width (about 4.3 M parameters, ~8.5 MB in fp16):
   conv1_1, conv1_2   64, 3x3        copied from the teacher (Sec. V-A "reuse shallow layers")

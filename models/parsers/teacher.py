@@ -1,4 +1,4 @@
-"""Teacher network of Wei et al., "Accurate Facial Image Parsing at Real-Time Speed" (paper 000).
+"""Teacher network of Wei et al., "Accurate Facial Image Parsing at Real-Time Speed" (IEEE TIP).
 
 A truncated VGG16 FCN (Sec. VI-A, DeepLab-LargeFOV style [39]):
   * conv1..conv5 of VGG16, 3x3 max-pools with pad 1; pool4 and pool5 keep stride 1;

@@ -1,4 +1,5 @@
-"""Two-stage semi-supervised distillation of Wei et al. (paper 000, Sec. V-B/V-C, Fig. 4).
+"""Two-stage semi-supervised distillation of Wei et al., "Accurate Facial Image Parsing at Real-Time
+Speed" (IEEE TIP), Sec. V-B/V-C, Fig. 4.
 
 Stage "supervised" (Sec. V-B), on labelled faces:
   L = CE(student, label) + kd_weight * KL(softmax(t / T) || softmax(s / T))
