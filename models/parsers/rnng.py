@@ -6,10 +6,9 @@ The tier takes the 256x256 aligned crop. Stage 1 (sec. 3, Figure 1) sees it resi
 channels). Its first deconvolution (Deconv6) gives a map at 64x64 that is split in two
 halves: the label representation X and the gate G. The
 gated linear RNN of eq. 3 (models.parsers.gated_scan) propagates X in four directions with a
-node-wise max; a second deconvolution brings the result to 11 classes at 128x128. Three
-losses (sec. 3.3): X through its own deconvolution against the labels (coarse), the gate
-through a 1x1 convolution against label boundaries (1 = inside a region, 0 = on a boundary,
-boundary:non-boundary pixels sampled 1:5, sec. 5.1), and the RNN output against the labels.
+node-wise max; a second deconvolution brings the result to 11 classes at 128x128. Two
+heads serve only the training losses (sec. 3.3, models.training.recipes.rnng): X through its
+own deconvolution (coarse) and the gate through a 1x1 convolution (boundaries).
 |g| <= 1 by a sigmoid and ||W||_2 <= 1 (sec. 3.2): the forward pass divides W by
 max(1, ||W||_2) and every training step projects the stored W the same way.
 
@@ -29,13 +28,7 @@ Departures from the paper, and why:
 - BatchNorm after each convolution, and a per-channel gate (G has as many channels as X,
   as in Figure 1; the 1x1 convolution to one channel is only for the boundary loss): BN lets
   the net train from scratch in minutes on a CPU with few images.
-- Class-balanced stage-1 losses: median-frequency weights (Eigen & Fergus 2015) from running
-  pixel counts of the labels seen, floored at 1 (brows and eyes up-weighted; background,
-  skin and hair not down-weighted, which made them leak into the background); without any
-  weighting brows and eyes stay at F1 0 on this small data. The component crops are
-  balanced by construction (as the paper says) and unweighted.
-- Stage 1 and stage 2 are trained together, in one loss, rather than separately.
-- The paper gives no optimiser settings; default_config's are ours.
+- Training departures (class-balanced losses, both stages in one loss): see the recipe.
 - Stage 1 at 128 is the paper's; the tier's input is the 256 crop so that stage 2 sees
   the parts at full resolution (input_size 128 also works: the crops are then upsampled from
   the 128 image; see checkpoints/rnng.md for what that cost in our runs).
