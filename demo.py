@@ -54,6 +54,7 @@ class PageConfig:
     max_faces: int = 4
     out_dir: Path = Path(tempfile.gettempdir()) / "faceparse_demo"   # results to download; kept an hour
     live_ttl_s: float = 600.0   # a webcam session idle this long frees its tracker
+    leave_a_core: bool = True   # torch gets one thread fewer than the cores: the tracking thread keeps one
 
 
 class Reply(NamedTuple):
@@ -69,7 +70,7 @@ class Page:
 
     def __init__(self, config: PageConfig = PageConfig()):
         self.config = config
-        self.parsers = web.ParserCache(config.device)
+        self.parsers = web.ParserCache(config.device, leave_a_core=config.leave_a_core)
         self.live = {}   # browser session id -> its web.LiveSession (closed by the unload hook)
         self._live_lock = threading.Lock()
 
@@ -341,8 +342,6 @@ def main(argv=None):
     logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s")   # tier choice, errors
     if args.max_faces < 1:
         raise SystemExit("--max-faces must be at least 1")
-    from stream.assemble import leave_a_core_to_tracking
-    leave_a_core_to_tracking()   # before the parsers: `auto` times them on these threads
     page = Page(PageConfig(device=args.device, max_faces=args.max_faces))
     demo = build_demo(page)
     # load (and for "auto" time) the default parser now, so the first click is quick

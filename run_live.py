@@ -136,7 +136,6 @@ def run(args) -> int:
 
     if args.max_faces < 1:
         raise InputError("--max-faces must be at least 1")
-    session.leave_a_core_to_tracking()
     settings = None if args.effects == "none" else effects.parse_effects(args.effects or effects.DEFAULT_EFFECTS)
     if args.camera is None and args.input is None:
         import cv2
@@ -168,13 +167,15 @@ def _run_source(source, settings, virtual_camera, args) -> int:
     if args.output:
         _check_writable(Path(args.output), folder=isinstance(source, capture.ImageSource) and len(source) > 1)
 
+    # leave_a_core: torch gets one thread fewer than the cores, the tracking thread keeps one
     options = dict(model=args.model, device=args.device, effects=settings, max_faces=args.max_faces,
-                   smooth=not args.no_smooth, show_labels=args.show_labels)
+                   smooth=not args.no_smooth, show_labels=args.show_labels, leave_a_core=True)
     if args.checkpoint:
         from models.parsers import registry
+        session.leave_a_core_to_tracking()   # weights: a learned tier, torch
         options["parser"] = registry.create_parser(args.model, device=args.device, checkpoint=args.checkpoint)
     elif args.budget_ms is not None and args.model == "auto":
-        options["parser"] = session.create_parser("auto", args.device, budget_ms=args.budget_ms)
+        options["parser"] = session.create_parser("auto", args.device, budget_ms=args.budget_ms, leave_a_core=True)
 
     if isinstance(source, capture.CameraSource):
         return run_camera(source, session.build_pipeline(**options), settings, virtual_camera,

@@ -76,12 +76,11 @@ def main():
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     clips = [VIDEOS / f"{c}.mp4" for c in args.clips] if args.clips else sorted(VIDEOS.glob("talking_*.mp4"))
-    session.leave_a_core_to_tracking()   # as run_live.py does
-    parser = session.create_parser(args.model)
+    parser = session.create_parser(args.model, leave_a_core=True)   # torch threads as run_live.py sets them
     rows = {}
     for clip in clips:
-        raw = clip_labels(session.build_pipeline(parser=parser, smooth=False, max_faces=1), clip, args.frames)
-        smooth = clip_labels(session.build_pipeline(parser=parser, smooth=True, max_faces=1), clip, args.frames)
+        raw = clip_labels(session.build_pipeline(parser=parser, smooth=False, max_faces=1, leave_a_core=True), clip, args.frames)
+        smooth = clip_labels(session.build_pipeline(parser=parser, smooth=True, max_faces=1, leave_a_core=True), clip, args.frames)
         lag, motion = lag_of(raw, smooth)
         rows[clip.stem] = r = {"lag_frames": lag, "frames": len(raw)}
         for kind in COLUMNS:

@@ -82,12 +82,11 @@ def main():
         writer.close()
     encode_ms = (time.perf_counter() - t0) * 1000 / len(frames)
 
-    session.leave_a_core_to_tracking()   # as run_live.py does
-    pipeline = session.build_pipeline(model=args.model, effects=settings, max_faces=1)
+    pipeline = session.build_pipeline(model=args.model, effects=settings, max_faces=1, leave_a_core=True)
     for f in frames[:5]:  # warm-up (mediapipe graphs, numba, torch)
         pipeline.process(f)
     pipeline.close()
-    pipeline = session.build_pipeline(model=args.model, effects=settings, max_faces=1)
+    pipeline = session.build_pipeline(model=args.model, effects=settings, max_faces=1, leave_a_core=True)
 
     stages = {k: [] for k in ("landmarks", "parse", "smoothing", "warp_back", "effects")}
     n_faces = 0

@@ -1,4 +1,9 @@
-"""Assembles a FacePipeline from user options; run_live.py and the Gradio page both use it."""
+"""Assembles a FacePipeline from user options; run_live.py and the Gradio page both use it.
+
+torch is imported only when a learned tier is used: the landmark tier runs without it (its
+fallback for detector-only faces, a learned tier, is loaded on the first such face).
+torch's thread count is process-wide, so it changes only when the caller asks (leave_a_core=True:
+run_live.py, demo.py and the benchmarks); the Python API (faceparse.py) leaves it alone."""
 import logging
 import os
 from functools import lru_cache
@@ -6,8 +11,8 @@ from functools import lru_cache
 import numpy as np
 
 from core import align
-
 from models.parsers import registry, select
+from models.parsers.parser import Parser
 from stream.pipeline import FacePipeline
 
 _log = logging.getLogger("faceparse.assemble")
@@ -28,8 +33,13 @@ def warmup_batch():
 
 
 def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = select.DEFAULT_BUDGET_MS,
-                  log=_log.info):
-    """A Parser for a tier name, or for "auto" the tier that fits the time budget here."""
+                  log=_log.info, leave_a_core: bool = False):
+    """A Parser for a tier name, or for "auto" the tier that fits the time budget here.
+    leave_a_core: set torch's threads for the pipeline (leave_a_core_to_tracking) when torch is used."""
+    if model != "auto" and not registry.tier(model).learned:
+        return registry.create_parser(model, device=device)
+    if leave_a_core:
+        leave_a_core_to_tracking()  # before "auto" times the tiers: as the pipeline will run them
     if model != "auto":
         return registry.create_parser(model, device=device)
     name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device)
@@ -39,36 +49,51 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
 
 
 def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smooth=True,
-                   static_images=False, show_labels=False, parser=None, log=_log.info) -> FacePipeline:
-    """Torch's global settings are left alone: the apps call leave_a_core_to_tracking() first."""
-    parser = parser or create_parser(model, device, log=log)
+                   static_images=False, show_labels=False, parser=None, log=_log.info,
+                   leave_a_core: bool = False) -> FacePipeline:
+    parser = parser or create_parser(model, device, log=log, leave_a_core=leave_a_core)
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
-                        fallback_parser=fallback_parser(parser, device))
+                        fallback_parser=fallback_parser(parser, device, leave_a_core))
 
 
 def leave_a_core_to_tracking():
     """The tracking thread keeps a core busy with mediapipe (mesh, person mask) while frames are
     parsed: torch gets the other cores. On 2 cores, two torch threads fought the tracking thread
-    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9).
-    This sets torch's thread count for the whole process, so it is the caller's choice: run_live.py,
-    demo.py and the benchmarks turn it on (before parsers are created, so that `auto` times the
-    tiers on the threads they will run on); the Python API (faceparse.py) only when asked."""
+    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9). Process-wide: only on request."""
     import torch
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
 
-def fallback_parser(parser, device="auto"):
+def fallback_parser(parser, device="auto", leave_a_core: bool = False):
     """For a tier that needs the face mesh: the most accurate learned real-time tier, to parse
     the faces that only the detector found (profiles, masks); None when there is none."""
     if not parser.needs_mesh:
         return None
-    learned = [n for n in select.ranked() if registry.tier(n).trainable is not None]
-    return _cached_parser(learned[0], device) if learned else None
+    available = registry.available_checkpoints()
+    if not any(registry.tier(n).learned for n in select.REAL_TIME_TIERS if n in available):
+        return None
+    return FallbackParser(device, leave_a_core)
+
+
+class FallbackParser(Parser):
+    """The best learned real-time tier, picked and loaded on the first face it gets (a face
+    without a mesh is rare), so that a landmark-tier run needs no torch until then."""
+    name = "fallback"
+
+    def __init__(self, device="auto", leave_a_core: bool = False):
+        self.device = device
+        self.leave_a_core = leave_a_core
+
+    def parse(self, crops, five, mesh=None):
+        learned = [n for n in select.ranked() if registry.tier(n).learned]
+        return _cached_parser(learned[0], self.device, self.leave_a_core).parse(crops, five, mesh)
 
 
 @lru_cache(maxsize=4)
-def _cached_parser(name, device):
+def _cached_parser(name, device, leave_a_core=False):
+    if leave_a_core:
+        leave_a_core_to_tracking()
     return registry.create_parser(name, device=device)
 
 

@@ -106,9 +106,10 @@ class ParserCache:
     """One parser per (model, device), shared by every session: loading and `auto`'s timing are
     slow, and parsers keep no per-stream state (trackers and smoothers live in the pipelines)."""
 
-    def __init__(self, device: str = "auto", log=log.info):
+    def __init__(self, device: str = "auto", log=log.info, leave_a_core: bool = False):
         self.device = device
         self.log = log
+        self.leave_a_core = leave_a_core   # stream.assemble's: set torch's threads for the pipelines
         self._parsers = {}
         self._lock = threading.Lock()
 
@@ -117,12 +118,14 @@ class ParserCache:
         with self._lock:   # two sessions asking at once load it once
             key = (model, self.device)
             if key not in self._parsers:
-                self._parsers[key] = SharedParser(session.create_parser(model, self.device, log=self.log))
+                self._parsers[key] = SharedParser(session.create_parser(model, self.device, log=self.log,
+                                                                        leave_a_core=self.leave_a_core))
             return self._parsers[key]
 
     def pipeline(self, model: str, **options):
         """A new FacePipeline (own tracker and smoothers) around the cached parser."""
-        return session.build_pipeline(model=model, device=self.device, parser=self.get(model), **options)
+        return session.build_pipeline(model=model, device=self.device, parser=self.get(model),
+                                      leave_a_core=self.leave_a_core, **options)
 
 
 # --- images -------------------------------------------------------------------------------
