@@ -44,13 +44,10 @@ def main(argv=None) -> int:
     if not args.verbose:
         from models.perception.quiet import hide_native_stderr
         hide_native_stderr()
-    from effects import EffectSpecError
-    from models.parsers.checkpoint import CheckpointError
-    from models.parsers.registry import UnknownModel
-    from core.errors import InputError
+    from stream.user_errors import user_errors
     try:
         return run(args)
-    except (InputError, EffectSpecError, UnknownModel, CheckpointError) as exc:
+    except user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -80,7 +77,7 @@ def run(args) -> int:
     else:
         source = capture.open_source(args.input)
     if args.output:
-        _check_writable(Path(args.output), folder=isinstance(source, capture.ImageSource) and len(source) > 1)
+        _check_writable(Path(args.output), folder=source.mode is capture.Mode.IMAGE and len(source) > 1)
 
     options = dict(model=args.model, device=args.device, effects=settings, max_faces=args.max_faces,
                    smooth=not args.no_smooth, show_labels=args.show_labels)
@@ -90,9 +87,9 @@ def run(args) -> int:
     elif args.budget_ms is not None and args.model == "auto":
         options["parser"] = session.create_parser("auto", args.device, budget_ms=args.budget_ms)
 
-    if isinstance(source, capture.CameraSource):
-        return run_camera(source, session.build_pipeline(**options), settings)
-    if isinstance(source, capture.ImageSource):
+    if source.mode is capture.Mode.LIVE:
+        return run_camera(source, session.build_pipeline(**options), settings, output=args.output)
+    if source.mode is capture.Mode.IMAGE:
         return run_images(source, session.build_pipeline(static_images=True, **options), args)
     return run_video(source, session.build_pipeline(**options), args)
 
@@ -110,37 +107,17 @@ def _check_writable(path: Path, folder: bool):
 
 
 def run_video(source, pipeline, args) -> int:
-    from tqdm import tqdm
-    from stream import assemble as session, video_io
+    from stream.video_loop import process_video
 
     if args.output:
         output = Path(args.output)  # checked in run(); the writer checks again when it opens
     else:
         output = Path("out") / f"{source.path.stem}_parsed.mp4"
         output.parent.mkdir(parents=True, exist_ok=True)
-    writer = video_io.VideoWriter(output, source=source)
-    labels = video_io.LabelVideoWriter(Path(args.save_labels), source=source) if args.save_labels else None
-    n = 0
-    try:
-        with tqdm(total=source.n_frames or None, unit="frame", desc=source.path.name) as bar:
-            for result in pipeline.run(source):
-                writer.write(result.output, pts=result.frame.pts)
-                if labels is not None:
-                    labels.write(session.label_map(result), pts=result.frame.pts)
-                n += 1
-                bar.update(1)
-    except BaseException:
-        writer.abort()
-        if labels is not None:
-            labels.abort()
-        raise
-    finally:
-        source.close()
-        pipeline.close()
-    path = writer.close()
-    if labels is not None:
-        print(f"labels: {labels.close()}")
-    print(f"wrote {path} ({n} frames)")
+    run = process_video(source, pipeline, output, labels=args.save_labels)
+    if run.labels is not None:
+        print(f"labels: {run.labels}")
+    print(f"wrote {run.output} ({run.frames} frames)")
     return 0
 
 
@@ -228,35 +205,42 @@ def window_keys() -> str:
     return "keys: q quit, o label overlay, " + ", ".join(f"{k} {n}" for k, n in TOGGLE_KEYS.items())
 
 
-def run_camera(source, pipeline, settings) -> int:
+def run_camera(source, pipeline, settings, output=None) -> int:
+    """The live window (keys toggle effects); with `output`, the processed stream is recorded too."""
     import cv2
     from core.errors import InputError
+    from stream.video_loop import process_video
 
     print(window_keys())
     fps, last = 0.0, time.perf_counter()
+
+    def show(result, run):
+        nonlocal fps, last
+        now = time.perf_counter()
+        fps = 0.9 * fps + 0.1 / max(now - last, 1e-6)
+        last = now
+        bgr = cv2.cvtColor(result.output, cv2.COLOR_RGB2BGR)
+        cv2.putText(bgr, f"{fps:4.1f} fps  {len(result.faces)} face(s)  dropped {source.dropped}",
+                    (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+        try:
+            cv2.imshow("face parsing", bgr)
+        except cv2.error:
+            raise InputError("cannot open a window here (no display); use --input/--output instead") from None
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), 27):
+            return False
+        if key == ord("o"):
+            pipeline.show_labels = not pipeline.show_labels
+        elif settings is not None and key < 128:
+            settings.toggle_key(chr(key))
+        return True
+
     try:
-        for result in pipeline.run(source):
-            now = time.perf_counter()
-            fps = 0.9 * fps + 0.1 / max(now - last, 1e-6)
-            last = now
-            bgr = cv2.cvtColor(result.output, cv2.COLOR_RGB2BGR)
-            cv2.putText(bgr, f"{fps:4.1f} fps  {len(result.faces)} face(s)  dropped {source.dropped}",
-                        (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
-            try:
-                cv2.imshow("face parsing", bgr)
-            except cv2.error:
-                raise InputError("cannot open a window here (no display); use --input/--output instead") from None
-            key = cv2.waitKey(1) & 0xFF
-            if key in (ord("q"), 27):
-                break
-            if key == ord("o"):
-                pipeline.show_labels = not pipeline.show_labels
-            elif settings is not None and key < 128:
-                settings.toggle_key(chr(key))
+        run = process_video(source, pipeline, output, on_frame=show)
     finally:
-        source.close()
-        pipeline.close()
         cv2.destroyAllWindows()
+    if run.output is not None:
+        print(f"wrote {run.output} ({run.frames} frames)")
     return 0
 
 

@@ -1,5 +1,9 @@
 """Frame sources: a camera, a video file or still images, each yielding core.types.Frame (RGB uint8).
 
+Every source says how its frames relate in time by its `mode` (as MediaPipe Tasks' running
+modes): Mode.IMAGE unrelated stills, Mode.VIDEO every frame of a file in order with its own
+timestamps, Mode.LIVE a camera whose newest frame wins. Callers pick their loop by the mode.
+
 Live and file sources differ on purpose:
 - CameraSource reads in its own thread and keeps only the newest frame: a slow consumer skips
   frames (counted in `dropped`) instead of falling ever further behind the camera.
@@ -7,12 +11,14 @@ Live and file sources differ on purpose:
   order, and decoding simply waits when the consumer is slower (back-pressure), so an output
   video can have the same frames and timestamps as the input.
 """
+import enum
 import itertools
 import queue
 import threading
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterator, Protocol
 
 import av
 import cv2
@@ -25,6 +31,25 @@ VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".m
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
+class Mode(enum.StrEnum):
+    IMAGE = "image"   # stills, each on its own (no tracking or smoothing across them)
+    VIDEO = "video"   # every frame of a file, in order, with the file's timestamps
+    LIVE = "live"     # a camera: the newest frame wins, slow consumers skip frames
+
+
+class Source(Protocol):
+    """What every frame source offers; `mode` says which loop suits it."""
+    mode: Mode
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self): ...
+
+    def __exit__(self, *exc): ...
+
+
 class CameraSource:
     """A live camera read by cv2.VideoCapture in a thread; newest frame wins.
 
@@ -33,6 +58,7 @@ class CameraSource:
     unread frame each time until close() or the capture ends; Frame.index counts every frame
     the camera delivered, so gaps show the dropped ones, and Frame.time is seconds since start.
     """
+    mode = Mode.LIVE
 
     def __init__(self, camera=0, size: tuple | None = None, fps: float | None = None):
         if isinstance(camera, cv2.VideoCapture):
@@ -133,6 +159,7 @@ class VideoFileSource:
     Frame.pts / time_base are the stream's own, so a writer can reproduce variable frame rate;
     Frame.time is seconds since the first frame.
     """
+    mode = Mode.VIDEO
 
     def __init__(self, path, queue_size: int = 8):
         self.path = Path(path)
@@ -254,6 +281,7 @@ class ImageSource:
     Iterating raises InputError at an unreadable file, or skips it (and lists it in `skipped`)
     when skip_unreadable=True; `source[i]` reads one image, for callers that handle errors themselves.
     """
+    mode = Mode.IMAGE
 
     def __init__(self, paths, skip_unreadable: bool = False):
         self.paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
