@@ -45,14 +45,29 @@ def main(argv=None) -> int:
         from models.perception.quiet import hide_native_stderr
         hide_native_stderr()
     from stream.user_errors import user_errors
+    from stream.video_loop import Interrupted
     try:
         return run(args)
     except user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(interrupted_message(stop.run, args), file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def interrupted_message(run, args) -> str:
+    """What Ctrl-C left behind, in one line."""
+    kept = " and ".join(str(p) for p in (run.output, run.labels) if p is not None)
+    if not kept:
+        return "interrupted before any frame was done: nothing written"
+    if not run.partial:   # a camera recording ends where it was stopped
+        return f"stopped: wrote {kept} ({run.frames} frames)"
+    return (f"interrupted: the {run.frames} frames done so far are in {kept} (partial: "
+            f"{args.output or 'the output'} was not written)")
 
 
 def run(args) -> int:
@@ -78,6 +93,8 @@ def run(args) -> int:
         source = capture.open_source(args.input)
     if args.output:
         _check_writable(Path(args.output), folder=source.mode is capture.Mode.IMAGE and len(source) > 1)
+        if source.mode is not capture.Mode.IMAGE:
+            _check_video_output(Path(args.output), source)
 
     options = dict(model=args.model, device=args.device, effects=settings, max_faces=args.max_faces,
                    smooth=not args.no_smooth, show_labels=args.show_labels)
@@ -106,6 +123,16 @@ def _check_writable(path: Path, folder: bool):
         raise InputError(f"output folder {target} is not writable")
 
 
+def _check_video_output(path: Path, source):
+    """A video or camera makes a video: refuse an image name before any work is done."""
+    from core.errors import InputError
+    from stream.capture import IMAGE_EXTENSIONS, Mode
+    if path.suffix.lower() in IMAGE_EXTENSIONS | {".gif"}:
+        what = "the camera" if source.mode is Mode.LIVE else (
+            f"{source.path.name} (an animated GIF)" if source.path.suffix.lower() == ".gif" else source.path.name)
+        raise InputError(f"{what} makes a video, not an image: use --output NAME.mp4 (or .mkv, .mov)")
+
+
 def run_video(source, pipeline, args) -> int:
     from stream.video_loop import process_video
 
@@ -118,7 +145,9 @@ def run_video(source, pipeline, args) -> int:
     if run.labels is not None:
         print(f"labels: {run.labels}")
     print(f"wrote {run.output} ({run.frames} frames)")
-    return 0
+    if run.lost:
+        print(f"warning: {run.lost_note()}", file=sys.stderr)
+    return 3 if run.damaged else 0
 
 
 def run_images(source, pipeline, args, batch: int = 8) -> int:
@@ -196,7 +225,12 @@ def _write_image(path: Path, rgb):
         from core.errors import InputError
         raise InputError(f"cannot write an image as '{ext}': use .png or .jpg")
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data.tobytes())
+    try:
+        tmp.write_bytes(data.tobytes())
+    except OSError as exc:   # disk full, file-size limit: no truncated file left behind
+        tmp.unlink(missing_ok=True)
+        from stream.video_loop import OutputError
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     tmp.replace(path)
 
 
@@ -241,6 +275,11 @@ def run_camera(source, pipeline, settings, output=None) -> int:
         cv2.destroyAllWindows()
     if run.output is not None:
         print(f"wrote {run.output} ({run.frames} frames)")
+    if run.disconnected:
+        kept = f"; the recording so far is in {run.output}" if run.output is not None else ""
+        print(f"warning: camera {source.name} stopped delivering frames after {run.frames} frames "
+              f"(unplugged, or taken by another program){kept}", file=sys.stderr)
+        return 3
     return 0
 
 
