@@ -229,8 +229,8 @@ def _write_image(path: Path, rgb):
         tmp.write_bytes(data.tobytes())
     except OSError as exc:   # disk full, file-size limit: no truncated file left behind
         tmp.unlink(missing_ok=True)
-        from stream.video_loop import OutputError
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        from core.errors import OutputError, os_reason
+        raise OutputError(f"cannot write {path}: {os_reason(exc)}") from None
     tmp.replace(path)
 
 
@@ -239,13 +239,26 @@ def window_keys() -> str:
     return "keys: q quit, o label overlay, " + ", ".join(f"{k} {n}" for k, n in TOGGLE_KEYS.items())
 
 
+def has_display() -> bool:
+    """Whether a window can open: on Linux OpenCV's Qt aborts the whole process without a display."""
+    import os
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_camera(source, pipeline, settings, output=None) -> int:
-    """The live window (keys toggle effects); with `output`, the processed stream is recorded too."""
+    """The live window (keys toggle effects); with `output`, the processed stream is recorded too
+    (without a display: recorded only, until Ctrl-C)."""
     import cv2
     from core.errors import InputError
     from stream.video_loop import process_video
 
-    print(window_keys())
+    window = has_display()
+    if not window and output is None:
+        source.close()
+        pipeline.close()
+        raise InputError("cannot open a window here (no display): add --output FILE.mp4 to record the "
+                         "camera, or use --input/--output")
+    print(window_keys() if window else f"no display: recording to {output} without a window; Ctrl-C stops")
     fps, last = 0.0, time.perf_counter()
 
     def show(result, run):
@@ -259,7 +272,7 @@ def run_camera(source, pipeline, settings, output=None) -> int:
         try:
             cv2.imshow("face parsing", bgr)
         except cv2.error:
-            raise InputError("cannot open a window here (no display); use --input/--output instead") from None
+            raise InputError("cannot open a window here; use --input/--output instead") from None
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27):
             return False
@@ -270,9 +283,10 @@ def run_camera(source, pipeline, settings, output=None) -> int:
         return True
 
     try:
-        run = process_video(source, pipeline, output, on_frame=show)
+        run = process_video(source, pipeline, output, on_frame=show if window else None)
     finally:
-        cv2.destroyAllWindows()
+        if window:
+            cv2.destroyAllWindows()
     if run.output is not None:
         print(f"wrote {run.output} ({run.frames} frames)")
     if run.disconnected:

@@ -15,21 +15,19 @@ Frames the source could not decode (damaged data) were replaced by the last good
 ends the run normally, with `disconnected` set.
 """
 import contextlib
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from core.errors import InputError
+from core.errors import InputError, OutputError, os_reason
 from stream import assemble, video_io
 from stream.capture import Mode
 
 LOST_FRAMES_LIMIT = 0.10   # a video missing more than this share of its frames is reported as damaged
-
-
-class OutputError(InputError):
-    """An output could not be written (disk full, file-size limit): one line for the user."""
 
 
 @dataclass
@@ -98,23 +96,27 @@ def process_video(source, pipeline, output=None, labels=None, frames=None, on_fr
                 if max_frames is not None and run.frames == max_frames:
                     raise InputError(f"{name or 'the video'} is too long (over {max_frames} frames)")
                 pts = clock(result.frame.time) if live else result.frame.pts
-                if "output" in writers:
-                    _write(writers["output"], result.output, pts)
-                if "labels" in writers:
-                    _write(writers["labels"], assemble.label_map(result), pts)
-                run.frames += 1
-                run.with_face += bool(result.faces)
+                label_map = assemble.label_map(result) if "labels" in writers else None
+                with _uninterrupted():   # a frame is written whole (and counted), or not at all
+                    if "output" in writers:
+                        _write(writers["output"], result.output, pts)
+                    if label_map is not None:
+                        _write(writers["labels"], label_map, pts)
+                    run.frames += 1
+                    run.with_face += bool(result.faces)
                 bar.update(1)
                 if on_frame is not None and on_frame(result, run) is False:
                     break
-        _close(writers, run)
-    except KeyboardInterrupt:
-        if live:   # a camera has no "rest": the recording ends here, under its own name
+        with _uninterrupted():
             _close(writers, run)
-        else:
-            run.partial = True
-            run.output, run.labels = (writers[k].close_partial() if k in writers else None
-                                      for k in ("output", "labels"))
+    except KeyboardInterrupt:
+        with _uninterrupted():   # a second Ctrl-C waits for the files to be finished
+            if live:   # a camera has no "rest": the recording ends here, under its own name
+                _close(writers, run)
+            else:
+                run.partial = True
+                run.output, run.labels = (writers[k].close_partial() if k in writers else None
+                                          for k in ("output", "labels"))
         raise Interrupted(run) from None
     finally:
         for writer in writers.values():
@@ -127,6 +129,23 @@ def process_video(source, pipeline, output=None, labels=None, frames=None, on_fr
     return run
 
 
+@contextlib.contextmanager
+def _uninterrupted():
+    """Hold Ctrl-C until the block ends: a KeyboardInterrupt between an encoder's output and the
+    muxer would drop a packet (a frame missing from the file, the later ones shifted)."""
+    if threading.current_thread() is not threading.main_thread():   # signals reach the main thread only
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(*caught[0])   # the default handler raises KeyboardInterrupt here
+
+
 def _open_writer(kind, path, source, live):
     # a camera has no file timing to copy: frames are timed by when they were captured
     return kind(Path(path), fps=source.fps or 30) if live else kind(Path(path), source=source)
@@ -136,7 +155,7 @@ def _write(writer, image, pts):
     try:
         writer.write(image, pts=pts)
     except OSError as exc:   # av.error.OSError too: EFBIG (file-size limit), ENOSPC (disk full)
-        raise OutputError(f"cannot write {writer.path}: {_os_reason(exc)}; nothing was kept") from None
+        raise OutputError(f"cannot write {writer.path}: {os_reason(exc)}; nothing was kept") from None
 
 
 def _close(writers: dict, run: VideoRun):
@@ -144,13 +163,7 @@ def _close(writers: dict, run: VideoRun):
         try:
             setattr(run, key, writer.close())
         except OSError as exc:
-            raise OutputError(f"cannot finish {writer.path}: {_os_reason(exc)}; nothing was kept") from None
-
-
-def _os_reason(exc: OSError) -> str:
-    reason = (exc.strerror or str(exc)).splitlines()[0]
-    hints = {27: "the file-size limit was reached", 28: "the disk is full", 122: "the disk quota is used up"}
-    return f"{reason} ({hints[exc.errno]})" if exc.errno in hints else reason
+            raise OutputError(f"cannot finish {writer.path}: {os_reason(exc)}; nothing was kept") from None
 
 
 class _LiveClock:
