@@ -29,6 +29,8 @@ EXAMPLE_IMAGE = ASSETS / "astronaut.png"
 EXAMPLE_VIDEO = ASSETS / "demo.mp4"
 OUT_DIR = Path(tempfile.gettempdir()) / "faceparse_demo"   # results to download; kept an hour
 LIVE_TTL_S = 600            # a webcam session idle this long frees its tracker
+QUEUE_MAX_SIZE = 32         # requests waiting at once; beyond that a request is refused with "Queue is full"
+MAX_UPLOAD = "100mb"        # per uploaded file; larger uploads are refused before they reach a handler
 MAX_FACES = 4               # --max-faces
 
 PARSERS = web.ParserCache()  # one parser per (model, device) for every session
@@ -271,9 +273,15 @@ def main(argv=None):
     demo = build_demo()
     # load (and for "auto" time) the default parser now, so the first click is quick
     threading.Thread(target=PARSERS.get, args=("auto",), daemon=True).start()
-    demo.queue(default_concurrency_limit=2)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, allowed_paths=[str(ASSETS)],
-                show_error=True)
+    serve(demo, args.host, args.port, share=args.share)
+
+
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **launch_options):
+    """Launch with the page's limits: at most 2 runs of a handler at once, QUEUE_MAX_SIZE waiting
+    (more are refused with gradio's "Queue is full" message), uploads up to MAX_UPLOAD."""
+    demo.queue(default_concurrency_limit=2, max_size=QUEUE_MAX_SIZE)
+    return demo.launch(server_name=host, server_port=port, allowed_paths=[str(ASSETS)], show_error=True,
+                       max_file_size=MAX_UPLOAD, **launch_options)
 
 
 if __name__ == "__main__":

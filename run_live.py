@@ -91,6 +91,14 @@ def run(args) -> int:
         source = capture.CameraSource(args.camera)
     else:
         source = capture.open_source(args.input)
+    try:
+        return run_source(source, settings, args)
+    finally:
+        source.close()   # closed already by the runs; here when a check or the model fails first
+
+
+def run_source(source, settings, args) -> int:
+    from stream import capture, assemble as session
     if args.output:
         _check_writable(Path(args.output), folder=source.mode is capture.Mode.IMAGE and len(source) > 1)
         if source.mode is not capture.Mode.IMAGE:
