@@ -245,6 +245,8 @@ def process_video(path, controls: dict, parsers: ParserCache, out_dir, name: str
                f"{run.with_face} of them; {audio}.")
     if big:
         message += f" Frames downscaled to {MAX_VIDEO_SIDE} px on the long side."
+    if run.lost:
+        message += f" Warning: {run.lost_note()}."
     if run.with_face == 0:
         message = "No face found in any frame: the video is unchanged. " + message
     return run.output, message
