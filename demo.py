@@ -37,11 +37,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no telemetry, no 
 
 import effects  # noqa: E402
 from effects.spec import COLOUR_EFFECTS, EFFECT_NAMES, FINISHES  # noqa: E402
+from stream.user_errors import user_errors  # noqa: E402
 from web import handlers as web  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLE_IMAGE = ASSETS / "astronaut.png"
 EXAMPLE_VIDEO = ASSETS / "demo.mp4"
+QUEUE_MAX_SIZE = 32         # requests waiting at once; beyond that a request is refused with "Queue is full"
+MAX_UPLOAD = "100mb"        # per uploaded file; larger uploads are refused before they reach a handler
 
 EFFECT_LABELS = {"smooth": "skin smoothing", "blush": "blush", "eyeshadow": "eyeshadow", "brows": "brow tint",
                  "lipstick": "lipstick", "teeth": "teeth whitening", "hair": "hair colour"}
@@ -175,7 +178,7 @@ def _api_call(call):
     """call() with the user's errors raised as gr.Error (one line for the API client)."""
     try:
         return call()
-    except web.user_errors() as exc:
+    except user_errors() as exc:
         raise _gr().Error(str(exc), print_exception=False) from None
     except Exception as exc:
         raise _gr().Error(web.error_message(exc), print_exception=False) from None
@@ -346,9 +349,15 @@ def main(argv=None):
     demo = build_demo(page)
     # load (and for "auto" time) the default parser now, so the first click is quick
     threading.Thread(target=page.parsers.get, args=("auto",), daemon=True).start()
-    demo.queue(default_concurrency_limit=2)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, allowed_paths=[str(ASSETS)],
-                show_error=True)
+    serve(demo, args.host, args.port, share=args.share)
+
+
+def serve(demo: "gr.Blocks", host: str = "127.0.0.1", port: int = 7860, **launch_options):
+    """Launch with the page's limits: at most 2 runs of a handler at once, QUEUE_MAX_SIZE waiting
+    (more are refused with gradio's "Queue is full" message), uploads up to MAX_UPLOAD."""
+    demo.queue(default_concurrency_limit=2, max_size=QUEUE_MAX_SIZE)
+    return demo.launch(server_name=host, server_port=port, allowed_paths=[str(ASSETS)], show_error=True,
+                       max_file_size=MAX_UPLOAD, **launch_options)
 
 
 if __name__ == "__main__":

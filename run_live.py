@@ -115,18 +115,30 @@ def main(argv=None) -> int:
         from models.perception.quiet import hide_native_stderr
         hide_native_stderr()
     configure_logging(args)
-    from effects import EffectSpecError
-    from models.parsers.checkpoint import CheckpointError
-    from models.parsers.registry import UnknownModel
-    from core.errors import InputError
+    from stream.user_errors import user_errors
+    from stream.video_loop import Interrupted
     try:
         return run(args)
-    except (InputError, EffectSpecError, UnknownModel, CheckpointError) as exc:
+    except user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(interrupted_message(stop.run, args), file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def interrupted_message(run, args) -> str:
+    """What Ctrl-C left behind, in one line."""
+    kept = " and ".join(str(p) for p in (run.output, run.labels) if p is not None)
+    if not kept:
+        return "interrupted before any frame was done: nothing written"
+    if not run.partial:   # a camera recording ends where it was stopped
+        return f"stopped: wrote {kept} ({run.frames} frames)"
+    return (f"interrupted: the {run.frames} frames done so far are in {kept} (partial: "
+            f"{args.output or 'the output'} was not written)")
 
 
 def run(args) -> int:
@@ -156,16 +168,19 @@ def run(args) -> int:
     if args.virtual_camera is not None:   # opened first: a missing device stops the run before any output
         virtual_camera = open_virtual_camera(source, args.virtual_camera or None)
     try:
-        return _run_source(source, settings, virtual_camera, args)
+        return run_source(source, settings, virtual_camera, args)
     finally:
         if virtual_camera is not None:
             virtual_camera.close()
+        source.close()   # closed already by the runs; here when a check or the model fails first
 
 
-def _run_source(source, settings, virtual_camera, args) -> int:
+def run_source(source, settings, virtual_camera, args) -> int:
     from stream import capture, assemble as session
     if args.output:
-        _check_writable(Path(args.output), folder=isinstance(source, capture.ImageSource) and len(source) > 1)
+        _check_writable(Path(args.output), folder=source.mode is capture.Mode.IMAGE and len(source) > 1)
+        if source.mode is not capture.Mode.IMAGE:
+            _check_video_output(Path(args.output), source)
 
     # leave_a_core: torch gets one thread fewer than the cores, the tracking thread keeps one
     options = dict(model=args.model, device=args.device, effects=settings, max_faces=args.max_faces,
@@ -177,10 +192,10 @@ def _run_source(source, settings, virtual_camera, args) -> int:
     elif args.budget_ms is not None and args.model == "auto":
         options["parser"] = session.create_parser("auto", args.device, budget_ms=args.budget_ms, leave_a_core=True)
 
-    if isinstance(source, capture.CameraSource):
-        return run_camera(source, session.build_pipeline(**options), settings, virtual_camera,
-                          window=not args.no_window)
-    if isinstance(source, capture.ImageSource):
+    if source.mode is capture.Mode.LIVE:
+        return run_camera(source, session.build_pipeline(**options), settings, output=args.output,
+                          virtual_camera=virtual_camera, window=not args.no_window, quiet=args.quiet)
+    if source.mode is capture.Mode.IMAGE:
         return run_images(source, session.build_pipeline(static_images=True, **options), args)
     return run_video(source, session.build_pipeline(**options), args, virtual_camera)
 
@@ -190,7 +205,7 @@ def open_virtual_camera(source, device):
     from stream import capture
     from stream.virtual_camera import VirtualCamera
     from core.errors import InputError
-    if isinstance(source, capture.ImageSource):
+    if source.mode is capture.Mode.IMAGE:
         source.close()
         raise InputError("--virtual-camera needs --camera N or a video --input, not images")
     try:
@@ -215,11 +230,20 @@ def _check_writable(path: Path, folder: bool):
         raise InputError(f"output folder {target} is not writable")
 
 
+def _check_video_output(path: Path, source):
+    """A video or camera makes a video: refuse an image name before any work is done."""
+    from core.errors import InputError
+    from stream.capture import IMAGE_EXTENSIONS, Mode
+    if path.suffix.lower() in IMAGE_EXTENSIONS | {".gif"}:
+        what = "the camera" if source.mode is Mode.LIVE else (
+            f"{source.path.name} (an animated GIF)" if source.path.suffix.lower() == ".gif" else source.path.name)
+        raise InputError(f"{what} makes a video, not an image: use --output NAME.mp4 (or .mkv, .mov)")
+
+
 def run_video(source, pipeline, args, virtual_camera=None) -> int:
     """Every frame to --output (default out/<name>_parsed.mp4); with a virtual camera, to it at the
     clip's own rate, and to a file only when --output is given."""
-    from tqdm import tqdm
-    from stream import assemble as session, video_io
+    from stream.video_loop import process_video
 
     if args.output:
         output = Path(args.output)  # checked in run(); the writer checks again when it opens
@@ -228,36 +252,20 @@ def run_video(source, pipeline, args, virtual_camera=None) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
     else:
         output = None
-    writer = video_io.VideoWriter(output, source=source) if output is not None else None
-    labels = video_io.LabelVideoWriter(Path(args.save_labels), source=source) if args.save_labels else None
-    n = 0
-    try:
-        with tqdm(total=source.n_frames or None, unit="frame", desc=source.path.name, disable=args.quiet) as bar:
-            for result in pipeline.run(source):
-                if virtual_camera is not None:
-                    virtual_camera.send(result.output, at=result.frame.time)
-                if writer is not None:
-                    writer.write(result.output, pts=result.frame.pts)
-                if labels is not None:
-                    labels.write(session.label_map(result), pts=result.frame.pts)
-                n += 1
-                bar.update(1)
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        if labels is not None:
-            labels.abort()
-        raise
-    finally:
-        source.close()
-        pipeline.close()
-    if labels is not None:
-        print(f"labels: {labels.close()}")
-    if writer is not None:
-        print(f"wrote {writer.close()} ({n} frames)")
+    send = None
+    if virtual_camera is not None:
+        def send(result, run):
+            virtual_camera.send(result.output, at=result.frame.time)
+    run = process_video(source, pipeline, output, labels=args.save_labels, on_frame=send, progress=not args.quiet)
+    if run.labels is not None:
+        print(f"labels: {run.labels}")
+    if run.output is not None:
+        print(f"wrote {run.output} ({run.frames} frames)")
     if virtual_camera is not None:
         print(f"sent {virtual_camera.frames_sent} frames to {virtual_camera.device}")
-    return 0
+    if run.lost:
+        log.warning(run.lost_note())
+    return 3 if run.damaged else 0
 
 
 def run_images(source, pipeline, args, batch: int = 8) -> int:
@@ -335,7 +343,12 @@ def _write_image(path: Path, rgb):
         from core.errors import InputError
         raise InputError(f"cannot write an image as '{ext}': use .png or .jpg")
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data.tobytes())
+    try:
+        tmp.write_bytes(data.tobytes())
+    except OSError as exc:   # disk full, file-size limit: no truncated file left behind
+        tmp.unlink(missing_ok=True)
+        from core.errors import OutputError, os_reason
+        raise OutputError(f"cannot write {path}: {os_reason(exc)}") from None
     tmp.replace(path)
 
 
@@ -344,42 +357,68 @@ def window_keys() -> str:
     return "keys: q quit, o label overlay, " + ", ".join(f"{k} {n}" for k, n in TOGGLE_KEYS.items())
 
 
-def run_camera(source, pipeline, settings, virtual_camera=None, window: bool = True) -> int:
-    """The live loop: each frame to the window and/or the virtual camera, until q or Ctrl-C."""
+def has_display() -> bool:
+    """Whether a window can open: on Linux OpenCV's Qt aborts the whole process without a display."""
+    import os
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_camera(source, pipeline, settings, output=None, virtual_camera=None, window: bool = True,
+               quiet: bool = False) -> int:
+    """The live loop: each frame to the window (keys toggle effects) and/or the virtual camera, and
+    with `output` recorded too, until q or Ctrl-C (without a display: no window)."""
     import cv2
     from core.errors import InputError
+    from stream.video_loop import process_video
 
-    log.info(window_keys() if window else "sending to the virtual camera; Ctrl-C to stop")
-    fps, last = 0.0, time.perf_counter()
-    try:
-        for result in pipeline.run(source):
-            if virtual_camera is not None:
-                virtual_camera.send(result.output)
-            if not window:
-                continue
-            now = time.perf_counter()
-            fps = 0.9 * fps + 0.1 / max(now - last, 1e-6)
-            last = now
-            bgr = cv2.cvtColor(result.output, cv2.COLOR_RGB2BGR)
-            cv2.putText(bgr, f"{fps:4.1f} fps  {len(result.faces)} face(s)  dropped {source.dropped}",
-                        (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
-            try:
-                cv2.imshow("face parsing", bgr)
-            except cv2.error:
-                raise InputError("cannot open a window here (no display); use --input/--output, "
-                                 "or --virtual-camera --no-window") from None
-            key = cv2.waitKey(1) & 0xFF
-            if key in (ord("q"), 27):
-                break
-            if key == ord("o"):
-                pipeline.show_labels = not pipeline.show_labels
-            elif settings is not None and key < 128:
-                settings.toggle_key(chr(key))
-    finally:
+    window = window and has_display()
+    if not window and output is None and virtual_camera is None:
         source.close()
         pipeline.close()
+        raise InputError("cannot open a window here (no display): add --output FILE.mp4 to record the "
+                         "camera, or --virtual-camera --no-window, or use --input/--output")
+    log.info(window_keys() if window else "no window: " + (f"recording to {output}" if output else
+             "sending to the virtual camera") + "; Ctrl-C stops")
+    fps, last = 0.0, time.perf_counter()
+
+    def show(result, run):
+        nonlocal fps, last
+        if virtual_camera is not None:
+            virtual_camera.send(result.output)
+        if not window:
+            return True
+        now = time.perf_counter()
+        fps = 0.9 * fps + 0.1 / max(now - last, 1e-6)
+        last = now
+        bgr = cv2.cvtColor(result.output, cv2.COLOR_RGB2BGR)
+        cv2.putText(bgr, f"{fps:4.1f} fps  {len(result.faces)} face(s)  dropped {source.dropped}",
+                    (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+        try:
+            cv2.imshow("face parsing", bgr)
+        except cv2.error:
+            raise InputError("cannot open a window here; use --input/--output, "
+                             "or --virtual-camera --no-window") from None
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), 27):
+            return False
+        if key == ord("o"):
+            pipeline.show_labels = not pipeline.show_labels
+        elif settings is not None and key < 128:
+            settings.toggle_key(chr(key))
+        return True
+
+    try:
+        run = process_video(source, pipeline, output, on_frame=show, progress=False)
+    finally:
         if window:
             cv2.destroyAllWindows()
+    if run.output is not None:
+        print(f"wrote {run.output} ({run.frames} frames)")
+    if run.disconnected:
+        kept = f"; the recording so far is in {run.output}" if run.output is not None else ""
+        log.warning(f"camera {source.name} stopped delivering frames after {run.frames} frames "
+                    f"(unplugged, or taken by another program){kept}")
+        return 3
     return 0
 
 

@@ -1,5 +1,9 @@
 """Frame sources: a camera, a video file or still images, each yielding core.types.Frame (RGB uint8).
 
+Every source says how its frames relate in time by its `mode` (as MediaPipe Tasks' running
+modes): Mode.IMAGE unrelated stills, Mode.VIDEO every frame of a file in order with its own
+timestamps, Mode.LIVE a camera whose newest frame wins. Callers pick their loop by the mode.
+
 Live and file sources differ on purpose:
 - CameraSource reads in its own thread and keeps only the newest frame: a slow consumer skips
   frames (counted in `dropped`) instead of falling ever further behind the camera.
@@ -7,12 +11,15 @@ Live and file sources differ on purpose:
   order, and decoding simply waits when the consumer is slower (back-pressure), so an output
   video can have the same frames and timestamps as the input.
 """
+import enum
+import heapq
 import itertools
 import queue
 import threading
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterator, Protocol
 
 import av
 import cv2
@@ -25,17 +32,44 @@ VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".m
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
+class Mode(enum.StrEnum):
+    IMAGE = "image"   # stills, each on its own (no tracking or smoothing across them)
+    VIDEO = "video"   # every frame of a file, in order, with the file's timestamps
+    LIVE = "live"     # a camera: the newest frame wins, slow consumers skip frames
+
+
+class Source(Protocol):
+    """What every frame source offers; `mode` says which loop suits it."""
+    mode: Mode
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self): ...
+
+    def __exit__(self, *exc): ...
+
+
 class CameraSource:
     """A live camera read by cv2.VideoCapture in a thread; newest frame wins.
 
-    `camera` is a device index (0, 1, ...), a device path or URL, or an already opened
-    cv2.VideoCapture (tests feed one that reads a video file). Iterating yields the newest
-    unread frame each time until close() or the capture ends; Frame.index counts every frame
-    the camera delivered, so gaps show the dropped ones, and Frame.time is seconds since start.
-    """
+    `camera` is a device index (0, 1, ...), a device path or URL, or an already opened capture
+    (anything with cv2.VideoCapture's read/get/isOpened/release; tests feed one that reads a
+    video file). Iterating yields the newest unread frame each time until close() or the capture
+    ends; Frame.index counts every frame the camera delivered, so gaps show the dropped ones, and
+    Frame.time is seconds since start.
 
-    def __init__(self, camera=0, size: tuple | None = None, fps: float | None = None):
-        if isinstance(camera, cv2.VideoCapture):
+    A device sometimes fails a read and recovers; `max_failed_reads` failures in a row (default:
+    30 for a device, 1 for a capture object: a file that simply ended) end the stream, and for a
+    device that means it went away (unplugged, taken by another program): `disconnected` is then
+    True, so the caller can say so.
+    """
+    mode = Mode.LIVE
+
+    def __init__(self, camera=0, size: tuple | None = None, fps: float | None = None,
+                 max_failed_reads: int | None = None):
+        if hasattr(camera, "read"):
             self._capture, self.name = camera, "capture"
         else:
             self._capture, self.name = cv2.VideoCapture(camera), str(camera)
@@ -49,10 +83,10 @@ class CameraSource:
             self._capture.set(cv2.CAP_PROP_FPS, fps)
         self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or None
-        # A real camera sometimes fails a read and recovers; anything else has simply ended.
-        self._max_failed_reads = 30 if isinstance(camera, int) else 1
+        self._max_failed_reads = max_failed_reads or (1 if hasattr(camera, "read") else 30)
         self.frames_read = 0          # frames the camera delivered
         self.dropped = 0              # of those, overwritten before the consumer took them
+        self.disconnected = False     # the device stopped delivering frames (not closed by us)
         self._latest = None           # (index, time, bgr) not yet taken
         self._ended = False
         self._stop = threading.Event()
@@ -65,10 +99,14 @@ class CameraSource:
         failed = 0
         try:
             while not self._stop.is_set():
-                ok, bgr = self._capture.read()
+                try:
+                    ok, bgr = self._capture.read()
+                except Exception:   # some backends raise when the device vanishes
+                    ok, failed = False, self._max_failed_reads
                 if not ok:
                     failed += 1
                     if failed >= self._max_failed_reads:
+                        self.disconnected = self._max_failed_reads > 1 and not self._stop.is_set()
                         break
                     time.sleep(0.01)
                     continue
@@ -126,13 +164,22 @@ _END = object()
 class VideoFileSource:
     """Every frame of a video file, in order, decoded by PyAV in a thread.
 
-    Attributes: path, size (width, height), fps (average, float), rate (the same as a Fraction),
-    n_frames (the container's count or an estimate from the duration: for a progress bar),
-    time_base (Fraction), start_pts, end_pts (pts where the last frame ends, or None),
-    has_audio, frames_read, finished (True once the last frame has been yielded).
+    Attributes: path, size (width, height, upright), fps (average, float), rate (the same as a
+    Fraction), n_frames (the container's count or an estimate from the duration: for a progress
+    bar), time_base (Fraction), start_pts, end_pts (pts where the last frame ends, or None),
+    rotation (degrees counter-clockwise from the file's display matrix, applied to the pixels:
+    frames come out upright, as a player shows them), has_audio, frames_read, frames_lost,
+    finished (True once the last frame has been yielded).
     Frame.pts / time_base are the stream's own, so a writer can reproduce variable frame rate;
     Frame.time is seconds since the first frame.
+
+    Damaged data (a broken download, a bad sector) does not end the video: packets are decoded
+    one by one, and where a frame cannot be decoded the last good frame is repeated in its place
+    with the missing frame's timestamp (the container's index still lists it), so the frame
+    count and the timing (hence the sync with the audio) stay the source's. `frames_lost`
+    counts them.
     """
+    mode = Mode.VIDEO
 
     def __init__(self, path, queue_size: int = 8):
         self.path = Path(path)
@@ -141,13 +188,14 @@ class VideoFileSource:
             self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path} is not a readable video ({_reason(exc)})") from None
+        self.frames_read = 0
+        self.frames_lost = 0
+        self.finished = False
         try:
             self._init_stream()
         except BaseException:
             self._container.close()
             raise
-        self.frames_read = 0
-        self.finished = False
         self._queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"decode-{self.path.name}", daemon=True)
@@ -156,23 +204,28 @@ class VideoFileSource:
     def _init_stream(self):
         if not self._container.streams.video:
             raise InputError(f"{self.path} has no video stream")
-        stream = self._container.streams.video[0]
+        stream = self._stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"   # frame + slice threads; frames still come out in order
         self.time_base = stream.time_base or Fraction(1, 90000)
         self.rate = Fraction(stream.average_rate or stream.guessed_rate or 25)
         self.fps = float(self.rate)
         self.has_audio = bool(self._container.streams.audio)
-        self._decoded = self._container.decode(stream)
+        self._slots = []            # heap of listed pts not yet given out
+        self._frames = self._fill_lost(self._decode())
         # Decode the first frame now: an empty or undecodable video fails here, not mid-pipeline.
         try:
-            first = next(self._decoded, None)
+            first = next(self._frames, None)
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"cannot decode {self.path} ({_reason(exc)})") from None
         if first is None:
-            raise InputError(f"{self.path} has no video frames")
+            raise InputError(f"{self.path} has no video frames" if not self.frames_lost
+                             else f"cannot decode any frame of {self.path}")
         self._first = first
-        self.size = (first.width, first.height)
-        self.start_pts = first.pts if first.pts is not None else 0
+        av_frame = first[0]
+        self.rotation = round((av_frame.rotation or 0) / 90) % 4 * 90
+        self._coded_size = (av_frame.width, av_frame.height)
+        self.size = self._coded_size[::-1] if self.rotation in (90, 270) else self._coded_size
+        self.start_pts = first[1] if first[1] is not None else 0
         seconds = None
         if stream.duration is not None:
             seconds = float(stream.duration * self.time_base)
@@ -183,10 +236,59 @@ class VideoFileSource:
                 seconds = self._container.duration / av.time_base
         self.n_frames = stream.frames or (round(seconds * self.fps) if seconds else 0)
 
+    def _decode(self):
+        """The stream's frames, decoded packet by packet; a packet that cannot be decoded is
+        skipped (its frame will be missing) and every packet's pts is noted as a slot."""
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets, None)
+            except av.FFmpegError:   # the container itself is broken from here on: stop reading it
+                packet = None
+            if packet is None:
+                break
+            if packet.pts is not None and packet.size:
+                heapq.heappush(self._slots, packet.pts)
+            try:
+                yield from packet.decode()   # the last (empty) packet flushes the decoder
+            except av.FFmpegError:
+                continue
+        try:
+            yield from self._stream.codec_context.decode(None)   # frames still held after a broken end
+        except av.FFmpegError:
+            pass
+
+    def _fill_lost(self, decoded):
+        """(av frame, pts) in presentation order, the last good frame given again for each
+        listed pts whose own frame could not be decoded (the first good one for those before it)."""
+        last, last_pts = None, None
+        for av_frame in decoded:
+            pts = av_frame.pts
+            if pts is not None:
+                if last_pts is not None and pts <= last_pts:
+                    continue   # its slot was already filled
+                while self._slots and self._slots[0] < pts:
+                    missing = heapq.heappop(self._slots)
+                    if last_pts is None or missing > last_pts:
+                        self.frames_lost += 1
+                        yield last or av_frame, missing
+                        last_pts = missing
+                while self._slots and self._slots[0] <= pts:
+                    heapq.heappop(self._slots)
+                last_pts = pts
+            last = av_frame
+            yield av_frame, pts
+        while last is not None and self._slots:   # the end could not be decoded
+            missing = heapq.heappop(self._slots)
+            if last_pts is None or missing > last_pts:
+                self.frames_lost += 1
+                yield last, missing
+                last_pts = missing
+
     def _run(self):
         try:
-            for index, av_frame in enumerate(itertools.chain([self._first], self._decoded)):
-                if not self._put(self._to_frame(av_frame, index)):
+            for index, (av_frame, pts) in enumerate(itertools.chain([self._first], self._frames)):
+                if not self._put(self._to_frame(av_frame, pts, index)):
                     return
             self._put(_END)
         except Exception as exc:  # handed to the consumer, who raises it as InputError
@@ -195,13 +297,15 @@ class VideoFileSource:
             self._first = None
             self._container.close()
 
-    def _to_frame(self, av_frame, index: int) -> Frame:
-        pts = av_frame.pts
+    def _to_frame(self, av_frame, pts, index: int) -> Frame:
         if pts is None:  # some raw streams carry no timestamps: space frames at the average rate
             pts = self.start_pts + round(index / self.rate / self.time_base)
-        width, height = self.size  # a stream that changes resolution midway is scaled to its first size
-        return Frame(image=av_frame.to_ndarray(format="rgb24", width=width, height=height), index=index,
-                     time=float((pts - self.start_pts) * self.time_base), pts=pts, time_base=self.time_base)
+        width, height = self._coded_size  # a stream that changes resolution midway is scaled to its first size
+        image = av_frame.to_ndarray(format="rgb24", width=width, height=height)
+        if self.rotation:   # upright, as players show it (np.rot90 turns counter-clockwise)
+            image = np.ascontiguousarray(np.rot90(image, self.rotation // 90))
+        return Frame(image=image, index=index, time=float((pts - self.start_pts) * self.time_base), pts=pts,
+                     time_base=self.time_base)
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():
@@ -243,9 +347,19 @@ def read_image(path) -> np.ndarray:
     path = Path(path)
     _require_file(path)
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None and path.suffix.lower() == ".gif":   # OpenCV reads no GIF: a still one through PyAV
+        return _first_video_frame(path)
     if bgr is None:
         raise InputError(f"{path} is not a readable image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _first_video_frame(path: Path) -> np.ndarray:
+    try:
+        with av.open(str(path)) as container:
+            return next(container.decode(video=0)).to_ndarray(format="rgb24")
+    except (av.FFmpegError, OSError, StopIteration, IndexError):
+        raise InputError(f"{path} is not a readable image") from None
 
 
 class ImageSource:
@@ -254,6 +368,7 @@ class ImageSource:
     Iterating raises InputError at an unreadable file, or skips it (and lists it in `skipped`)
     when skip_unreadable=True; `source[i]` reads one image, for callers that handle errors themselves.
     """
+    mode = Mode.IMAGE
 
     def __init__(self, paths, skip_unreadable: bool = False):
         self.paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
@@ -293,7 +408,8 @@ def image_paths_in(folder) -> list:
 def open_source(spec, skip_unreadable: bool = False, camera_size: tuple | None = None,
                 camera_fps: float | None = None):
     """A source for a camera (int index, digit string or /dev/video*), a folder of images, an
-    image file or a video file; files of unknown extension are probed with PyAV."""
+    image file or a video file; files of unknown extension are probed with PyAV. A GIF is a
+    video when it is animated (more than one frame), else an image."""
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         return CameraSource(int(spec), size=camera_size, fps=camera_fps)
     path = Path(spec)
@@ -306,6 +422,8 @@ def open_source(spec, skip_unreadable: bool = False, camera_size: tuple | None =
         return ImageSource(paths, skip_unreadable=skip_unreadable)
     _require_file(path)
     suffix = path.suffix.lower()
+    if suffix == ".gif" and _count_frames(path, 2) < 2:
+        return ImageSource(path, skip_unreadable=skip_unreadable)
     if suffix in VIDEO_EXTENSIONS or (suffix not in IMAGE_EXTENSIONS and _probe_is_video(path)):
         return VideoFileSource(path)
     return ImageSource(path, skip_unreadable=skip_unreadable)
@@ -319,6 +437,15 @@ def _probe_is_video(path: Path) -> bool:
             return stream is not None and stream.codec_context.name not in {"png", "mjpeg", "bmp", "tiff", "webp"}
     except (av.FFmpegError, OSError, UnicodeDecodeError):
         return False
+
+
+def _count_frames(path: Path, most: int) -> int:
+    """How many frames PyAV decodes from `path`, up to `most` (0 when it cannot read it)."""
+    try:
+        with av.open(str(path)) as container:
+            return sum(1 for _ in itertools.islice(container.decode(video=0), most))
+    except (av.FFmpegError, OSError, UnicodeDecodeError, IndexError):
+        return 0
 
 
 def _require_file(path: Path):

@@ -2,7 +2,9 @@
 
 Both write to a hidden temporary file beside the target and rename it at close(), so an
 interrupted run never leaves a truncated file under the name the user asked for; abort() (and
-leaving the `with` block by an exception) deletes the temporary file instead.
+leaving the `with` block by an exception) deletes the temporary file instead, and
+close_partial() finishes what was written into a playable file whose name says it is partial
+(out.mp4 -> out.partial.mp4).
 
 Given the VideoFileSource it renders, a writer keeps the source's time base and each frame's pts
 (variable frame rate stays exactly as it was, including the first frame's offset and the last
@@ -59,6 +61,26 @@ class _AtomicOutput:
         self.closed = True
         os.replace(self.temp_path, self.path)
         return self.path
+
+    @property
+    def partial_path(self) -> Path:
+        return self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+
+    def close_partial(self) -> Path | None:
+        """Finish the frames written so far into a playable file named `partial_path` (after
+        Ctrl-C); the target path is left as it was. None (and nothing kept) when no frame was
+        written or the file cannot be finished."""
+        if self.closed:
+            return None
+        try:
+            self._finish()
+            self._container.close()
+        except Exception:
+            self.abort()
+            return None
+        self.closed = True
+        os.replace(self.temp_path, self.partial_path)
+        return self.partial_path
 
     def abort(self):
         """Drop the partial file; the target path is left as it was."""

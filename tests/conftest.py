@@ -27,19 +27,28 @@ def astronaut() -> np.ndarray:
 
 
 def write_test_video(path, image, n_frames=12, size=(96, 64), fps=25, audio=False, pts=None,
-                     time_base=None, audio_seconds=None) -> Path:
+                     time_base=None, audio_seconds=None, codec="libx264", pix_fmt="yuv420p", rotation=0,
+                     options=None) -> Path:
     """A real h264 clip (libx264 defaults, so with B-frames) of a crop sliding over `image`.
 
     pts: explicit timestamps (variable frame rate) in `time_base` (default 1/1000 s);
-    audio: add an AAC stream (44.1 kHz mono 440 Hz tone) lasting the video's length."""
+    audio: add an AAC stream (44.1 kHz mono 440 Hz tone) lasting the video's length;
+    codec, pix_fmt, options: the encoder's (e.g. "libx265", "yuv420p10le", {"g": "25"});
+    rotation: a display matrix turning the picture this many degrees counter-clockwise to show
+    it (a phone's portrait clip); the frames are stored turned the other way, so shown upright
+    they are the sliding crop."""
     width, height = size
     rate = Fraction(fps).limit_denominator(1001)
     if pts is not None:
         n_frames = len(pts)
         time_base = time_base or Fraction(1, 1000)
     with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=rate)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video = container.add_stream(codec, rate=rate, options=options or {})
+        if rotation % 180:
+            width, height = height, width   # stored sideways
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        if rotation:
+            video.set_display_rotation(rotation)
         if time_base is not None:
             video.codec_context.time_base = time_base
             video.time_base = time_base
@@ -48,7 +57,9 @@ def write_test_video(path, image, n_frames=12, size=(96, 64), fps=25, audio=Fals
         for i in range(n_frames):
             x = int((full_w // 3) * i / max(1, n_frames - 1))      # slide right over a third of the image
             crop = image[: full_h * 2 // 3, x: x + full_w * 2 // 3]
-            frame = av.VideoFrame.from_ndarray(cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA), format="rgb24")
+            upright = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+            stored = np.ascontiguousarray(np.rot90(upright, -rotation // 90))   # shown turned back upright
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
             if pts is not None:
                 frame.pts, frame.time_base = pts[i], time_base
             container.mux(video.encode(frame))
@@ -64,6 +75,20 @@ def write_test_video(path, image, n_frames=12, size=(96, 64), fps=25, audio=Fals
                 container.mux(sound.encode(chunk))
             container.mux(sound.encode(None))
     return Path(path)
+
+
+def damage_file(path, out, where: str = "middle", n_bytes: int = 20_000, seed: int = 0) -> Path:
+    """A copy of `path` with `n_bytes` of random garbage written over it: in the middle, or at
+    the end of the media data (for an mp4 whose index is at the end: just before it, i.e. the
+    last frames), as a broken download or a bad sector leaves it."""
+    import random
+    data_ = bytearray(Path(path).read_bytes())
+    index = data_.rfind(b"moov") - 4
+    end = index if index > len(data_) // 2 else len(data_)
+    at = len(data_) // 2 - n_bytes // 2 if where == "middle" else end - n_bytes
+    data_[at:at + n_bytes] = random.Random(seed).randbytes(n_bytes)
+    Path(out).write_bytes(bytes(data_))
+    return Path(out)
 
 
 @pytest.fixture

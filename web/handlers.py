@@ -1,13 +1,12 @@
 """What the Gradio page (demo.py) does with its inputs, free of gradio so it can be tested alone.
 
 The page and run_live.py drive the same stages: stream.assemble.build_pipeline ->
-FacePipeline.process / .run -> stream.video_io.VideoWriter. This module adds only what a web
+FacePipeline.process / stream.video_loop.process_video. This module adds only what a web
 page needs on top: the page's control values -> EffectSettings, input limits with readable
 messages, one parser per (model, device) shared by all sessions, and one live pipeline per
 browser session (its own tracker ids and smoothing state).
 """
 import logging
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,8 @@ import numpy as np
 import effects
 from effects.colour import format_colour
 from effects.spec import COLOUR_EFFECTS, DEFAULT_VALUES, EFFECT_NAMES, FINISHES, EffectSettings
-from stream import capture, assemble as session, video_io
+from stream import capture, assemble as session, video_loop
+from stream.user_errors import is_user_error
 from core.errors import InputError
 from core.types import Frame
 
@@ -253,53 +253,35 @@ def _fitted(frames, max_side: int):
 
 def process_video(path, controls: dict, parsers: ParserCache, out_dir, name: str | None = None,
                   progress=None, max_faces: int = 4) -> tuple[Path, str]:
-    """Process a whole video as run_live.py does (every frame, same timing, audio copied);
-    returns (output mp4 path, message). `progress(done, total)` is called per frame."""
-    from tqdm import tqdm
+    """Process a whole video as run_live.py does (stream.video_loop.process_video: every frame,
+    same timing, audio copied); returns (output mp4 path, message). `progress(done, total)` is
+    called per frame."""
     source = open_video(path, name)
     name = name or Path(path).name
-    settings = settings_from_controls(controls)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    output = out_dir / f"{Path(name).stem}_parsed.mp4"
-    pipeline = writer = None
-    frames = with_face = 0
-    t0 = time.perf_counter()
+    big = max(source.size) > MAX_VIDEO_SIDE
     try:
+        settings = settings_from_controls(controls)
         pipeline = parsers.pipeline(controls.get("model") or "auto", effects=settings,
                                     show_labels=bool(controls.get("show_labels")), max_faces=max_faces)
-        writer = video_io.VideoWriter(output, source=source)
-        big = max(source.size) > MAX_VIDEO_SIDE
-        stream = _fitted(source, MAX_VIDEO_SIDE) if big else source
-        with tqdm(total=source.n_frames or None, unit="frame", desc=name) as bar:
-            for result in pipeline.run(stream):
-                if frames == MAX_VIDEO_FRAMES:   # a container that did not tell its length
-                    raise InputError(f"{name} is too long for this demo (over {MAX_VIDEO_FRAMES} frames); "
-                                     f"use run_live.py for long videos.")
-                writer.write(result.output, pts=result.frame.pts)
-                frames += 1
-                with_face += bool(result.faces)
-                bar.update(1)
-                if progress is not None:
-                    progress(frames, source.n_frames)
-        writer.close()
     except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
         source.close()
-        if pipeline is not None:
-            pipeline.close()
-    seconds = time.perf_counter() - t0
+        raise
+    report = None if progress is None else (lambda result, run: progress(run.frames, source.n_frames))
+    run = video_loop.process_video(source, pipeline, out_dir / f"{Path(name).stem}_parsed.mp4",
+                                   frames=_fitted(source, MAX_VIDEO_SIDE) if big else None, on_frame=report,
+                                   max_frames=MAX_VIDEO_FRAMES, name=name)
     audio = "audio kept" if source.has_audio else "no audio in the input"
-    message = (f"{frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-6):.1f} fps), faces in "
-               f"{with_face} of them; {audio}.")
+    message = (f"{run.frames} frames in {run.seconds:.1f} s ({run.fps:.1f} fps), faces in "
+               f"{run.with_face} of them; {audio}.")
     if big:
         message += f" Frames downscaled to {MAX_VIDEO_SIDE} px on the long side."
-    if with_face == 0:
+    if run.lost:
+        message += f" Warning: {run.lost_note()}."
+    if run.with_face == 0:
         message = "No face found in any frame: the video is unchanged. " + message
-    return output, message
+    return run.output, message
 
 
 # --- live webcam ------------------------------------------------------------------------------
@@ -361,20 +343,9 @@ class LiveSession:
 
 
 # --- messages -------------------------------------------------------------------------------------
-def user_errors() -> tuple:
-    """Errors whose message is meant for the user (the ones run_live.py prints without a traceback)."""
-    from effects import EffectSpecError
-    from models.parsers.registry import UnknownModel
-    errors = [InputError, EffectSpecError, UnknownModel]
-    checkpoint = sys.modules.get("models.parsers.checkpoint")   # imports torch: only raised once it is loaded
-    if checkpoint is not None:
-        errors.append(checkpoint.CheckpointError)
-    return tuple(errors)
-
-
 def error_message(exc: BaseException) -> str:
     """One readable line for the page; unexpected errors are logged in full on the server."""
-    if isinstance(exc, user_errors()):
+    if is_user_error(exc):
         return str(exc)
     log.exception("unexpected error in a page handler")
     return f"Something went wrong ({type(exc).__name__}: {exc}). The server is still running; try another input."

@@ -166,6 +166,15 @@ def test_video_keeps_every_frame_and_the_audio(tmp_path):
     assert video_facts(reply.output) == (25, 1)
 
 
+def test_damaged_video_is_finished_with_a_warning(tmp_path):
+    from tests.conftest import damage_file, write_test_video
+    clean = write_test_video(tmp_path / "clip.mp4", data.astronaut(), n_frames=200, size=(320, 240), audio=True)
+    broken = damage_file(clean, tmp_path / "broken.mp4", "middle", 20_000)
+    reply = PAGE.on_video(str(broken), controls(effects=[]))
+    assert reply.output is not None and "could not be decoded" in reply.message and "Warning:" in reply.message
+    assert video_facts(reply.output) == (200, 1)   # every frame of the source, the audio kept
+
+
 def test_old_results_are_cleaned_up(tmp_path):
     import os
     old_dir = tmp_path / "video_old"

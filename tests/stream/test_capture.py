@@ -6,8 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.capture import CameraSource, ImageSource, VideoFileSource, image_paths_in, open_source, read_image
+from stream.capture import (CameraSource, ImageSource, Mode, VideoFileSource, image_paths_in, open_source,
+                            read_image)
 from core.errors import InputError
+from tests.conftest import damage_file
 
 
 # --- VideoFileSource ------------------------------------------------------------------------
@@ -63,13 +65,12 @@ def test_close_midway_stops_the_decode_thread(tmp_video):
 
 
 def test_decode_thread_error_reaches_consumer_as_input_error(tmp_video):
-    # ffmpeg conceals corrupt or truncated data instead of failing mid-stream (checked on
-    # truncated and garbled mp4/mkv files), so the failure is injected after frame 3.
+    # damaged data no longer fails (test_damaged_video_...): an unexpected error is injected after frame 3
     class FailingSource(VideoFileSource):
-        def _to_frame(self, av_frame, index):
+        def _to_frame(self, av_frame, pts, index):
             if index == 3:
                 raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
-            return super()._to_frame(av_frame, index)
+            return super()._to_frame(av_frame, pts, index)
 
     source = FailingSource(tmp_video(n_frames=10))
     got = []
@@ -78,6 +79,76 @@ def test_decode_thread_error_reaches_consumer_as_input_error(tmp_video):
             got.append(frame.index)
     assert got == [0, 1, 2]
     source.close()
+
+
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_damaged_video_repeats_the_last_good_frame_in_the_source_timing(tmp_video, tmp_path, where):
+    # 20 kB of garbage over a real clip (a broken download): PyAV's own decode loop stops there
+    clean = tmp_video(n_frames=200, size=(320, 240), audio=True)
+    broken = damage_file(clean, tmp_path / f"broken_{where}.mp4", where, 20_000)
+    with av.open(str(broken)) as container, pytest.raises(av.error.InvalidDataError):
+        for _ in container.decode(video=0):
+            pass
+    with VideoFileSource(clean) as source:
+        expected = [f.pts for f in source]
+    with VideoFileSource(broken) as source:
+        frames = list(source)
+        lost = source.frames_lost
+        assert source.finished and source.frames_read == 200
+    assert [f.pts for f in frames] == expected            # every timestamp of the source, in order
+    assert [f.index for f in frames] == list(range(200))
+    assert 5 < lost < 60
+    repeats = [i for i in range(1, 200) if np.array_equal(frames[i].image, frames[i - 1].image)]
+    assert len(repeats) == lost                            # each lost frame is the last good one again
+    if where == "end":
+        assert repeats[-1] == 199 and repeats == list(range(200 - lost, 200))
+
+
+def test_phone_clip_with_rotation_comes_out_upright(tmp_video, astronaut):
+    # stored 240 wide and 320 high with a display matrix turning it 90 degrees: shown 320x240
+    # (-90: what a phone held upright writes; ffprobe shows "rotation of -90.00 degrees")
+    for rotation in (-90, 90, 180):
+        path = tmp_video(f"phone_{rotation}.mp4", n_frames=6, size=(320, 240), rotation=rotation)
+        with av.open(str(path)) as container:
+            stored = next(container.decode(video=0))
+            assert stored.rotation % 360 == rotation % 360
+        with VideoFileSource(path) as source:
+            assert source.size == (320, 240) and source.rotation == rotation % 360
+            first = next(iter(source)).image
+        crop = cv2.resize(astronaut[:341, :341], (320, 240), interpolation=cv2.INTER_AREA).astype(float)
+        assert first.shape == (240, 320, 3)
+        assert np.abs(first - crop).mean() < 8, rotation      # upright: the picture as it was filmed
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+def test_ten_bit_video(tmp_video, astronaut, codec):
+    if codec not in av.codecs_available:
+        pytest.skip(f"{codec} not in this PyAV build")
+    path = tmp_video(f"ten_bit_{codec}.mp4", n_frames=8, size=(128, 96), codec=codec, pix_fmt="yuv420p10le",
+                     options={"x265-params": "log-level=error"} if codec == "libx265" else None)
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+    with VideoFileSource(path) as source:
+        frames = list(source)
+    assert len(frames) == 8 and frames[0].image.dtype == np.uint8
+    crop = cv2.resize(astronaut[:341, :341], (128, 96), interpolation=cv2.INTER_AREA).astype(float)
+    assert np.abs(frames[0].image - crop).mean() < 8
+
+
+def test_gif_animated_is_a_video_still_is_an_image(tmp_path, astronaut):
+    from PIL import Image
+    pictures = [Image.fromarray(np.roll(astronaut, 40 * i, axis=1)).resize((128, 128)) for i in range(5)]
+    pictures[0].save(tmp_path / "anim.gif", save_all=True, append_images=pictures[1:],
+                     duration=[100, 100, 200, 100, 300], loop=0)
+    pictures[0].save(tmp_path / "still.gif")
+    with open_source(tmp_path / "anim.gif") as source:
+        assert source.mode is Mode.VIDEO
+        frames = list(source)
+    assert len(frames) == 5 and [f.time for f in frames] == pytest.approx([0, 0.1, 0.2, 0.4, 0.5])
+    source = open_source(tmp_path / "still.gif")
+    assert source.mode is Mode.IMAGE
+    image = next(iter(source)).image
+    assert image.shape == (128, 128, 3) and np.abs(image.astype(float) - np.asarray(pictures[0])).mean() < 6
 
 
 def test_missing_file(tmp_path):
@@ -144,6 +215,35 @@ def test_camera_newest_frame_wins_with_slow_consumer(tmp_video):
     assert delivered == sorted(set(delivered))               # strictly increasing
     assert len(delivered) + source.dropped == source.frames_read
     assert delivered[-1] == 59                                # the newest frame is never lost
+
+
+class Unplugged:
+    """A camera that delivers `frames` frames, then fails every read (unplugged)."""
+
+    def __init__(self, path, frames):
+        self.capture, self.left = cv2.VideoCapture(str(path)), frames
+
+    def read(self):
+        if self.left == 0:
+            return False, None
+        self.left -= 1
+        time.sleep(0.01)
+        return self.capture.read()
+
+    def __getattr__(self, name):   # get, set, isOpened, release
+        return getattr(self.capture, name)
+
+
+def test_camera_that_goes_away_is_reported(tmp_video):
+    path = tmp_video(n_frames=40, size=(64, 48))
+    source = CameraSource(Unplugged(path, 12), max_failed_reads=5)
+    assert source.mode is Mode.LIVE
+    frames = list(source)                          # ends instead of waiting forever
+    assert source.frames_read == 12 and frames and frames[-1].index == 11
+    assert source.disconnected
+    ended = CameraSource(cv2.VideoCapture(str(path)))   # a file that simply ends is no disconnection
+    list(ended)
+    assert ended.frames_read == 40 and not ended.disconnected
 
 
 def test_camera_close_ends_iteration(tmp_video):
