@@ -1,0 +1,155 @@
+"""`run_live.py --input FOLDER --ray local|ADDRESS --workers N`: the folder's photos and videos
+spread over Ray workers (cluster/ray_collection.py). A video is one item (its smoothing runs
+from its first frame to its last, as in one process). Each worker builds its parser once and
+processes every item with run_live.py's own run_images/run_video, so the outputs are those of
+one process: out/<stem>.png (photo) or out/<stem>.mp4 (video), labels/<stem>.png or .mkv.
+"""
+import contextlib
+import io
+import tempfile
+from argparse import Namespace
+from pathlib import Path
+
+from cluster import ray_collection
+from core.errors import InputError
+
+VIDEO_OUT, VIDEO_LABELS, IMAGE_OUT = ".mp4", ".mkv", ".png"
+
+
+def collection_items(folder: Path) -> list:
+    from stream.capture import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
+
+
+def is_video(name: str) -> bool:
+    from stream.capture import VIDEO_EXTENSIONS
+    return Path(name).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def output_paths(name: str, output: Path | None, labels: Path | None) -> dict:
+    """The final files of one item: {"output": path, "labels": path} for those asked for."""
+    stem, video = Path(name).stem, is_video(name)
+    paths = {}
+    if output is not None:
+        paths["output"] = output / f"{stem}{VIDEO_OUT if video else IMAGE_OUT}"
+    if labels is not None:
+        paths["labels"] = labels / f"{stem}{VIDEO_LABELS if video else IMAGE_OUT}"
+    return paths
+
+
+def run(args, worker_cls=None) -> int:
+    """The --ray branch of run_live.run; worker_cls replaces LiveWorker (tests)."""
+    import effects
+    folder = Path(args.input) if args.input else None
+    if args.camera is not None or folder is None or not folder.is_dir():
+        raise InputError("--ray spreads a folder's photos and videos over workers: give --input FOLDER")
+    if not args.output and not args.save_labels:
+        raise InputError("--ray needs --output FOLDER and/or --save-labels FOLDER")
+    if args.workers < 1 or args.max_faces < 1:
+        raise InputError("--workers and --max-faces must be at least 1")
+    if args.effects != "none":
+        effects.parse_effects(args.effects or effects.DEFAULT_EFFECTS)   # a bad spec fails here, not on each worker
+    files = collection_items(folder)
+    if not files:
+        raise InputError(f"no photos or videos in folder {folder}")
+    output = Path(args.output) if args.output else None
+    labels = Path(args.save_labels) if args.save_labels else None
+    for target in (output, labels):
+        if target is not None:
+            _check_folder(target)
+    model = resolve_model(args)
+    checkpoint = Path(args.checkpoint).read_bytes() if args.checkpoint else None
+    options = dict(model=model, device=args.device, checkpoint=checkpoint, effects=args.effects,
+                   max_faces=args.max_faces, smooth=not args.no_smooth, show_labels=args.show_labels)
+    started = ray_collection.connect(args.ray, args.workers)
+    notes = []
+
+    def save(name, result):
+        for kind, path in output_paths(name, output, labels).items():
+            ray_collection.write_atomic(path, result[kind])
+        notes.extend(result["notes"])
+
+    def is_done(name):
+        return all(p.exists() for p in output_paths(name, output, labels).values())
+
+    try:
+        items = [(p.name, lambda p=p: p.read_bytes()) for p in files]
+        summary = ray_collection.run_items(items, worker_cls or LiveWorker, (options,), save, is_done,
+                                           args.workers, desc=folder.name)
+    finally:
+        if started:
+            import ray
+            ray.shutdown()
+    for note in notes:
+        print(note)
+    return 2 if summary.failed and not summary.done and not summary.skipped else 0
+
+
+def resolve_model(args) -> str:
+    """"auto" is decided once, here, so that every worker runs the same tier."""
+    if args.model != "auto" or args.checkpoint:
+        from models.parsers import registry
+        registry.tier(args.model)   # an unknown name fails here
+        return args.model
+    from models.parsers import select
+    from stream import assemble
+    budget = args.budget_ms if args.budget_ms is not None else select.DEFAULT_BUDGET_MS
+    name, _, timings = select.pick_tier(*assemble.warmup_batch(), budget_ms=budget, device=args.device)
+    print(f"--model auto picked '{name}' for every worker (per face here: "
+          + ", ".join(f"{n} {ms:.1f} ms" for n, ms in timings.items()) + ")")
+    return name
+
+
+def _check_folder(path: Path):
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write to {path}: {exc.strerror}") from None
+
+
+class LiveWorker(ray_collection.Worker):
+    """One Ray actor: its own parser, a fresh pipeline per item (smoothing starts anew)."""
+
+    def __init__(self, options: dict):
+        from models.parsers import registry
+        self.options = dict(options)
+        checkpoint = self.options.pop("checkpoint")
+        self.effects = self.options.pop("effects")
+        if checkpoint is not None:
+            self._checkpoint = tempfile.NamedTemporaryFile(suffix=".pt")
+            self._checkpoint.write(checkpoint)
+            self._checkpoint.flush()
+            checkpoint = self._checkpoint.name
+        model, device = self.options.pop("model"), self.options["device"]
+        self.parser = registry.create_parser(model, device=device, checkpoint=checkpoint)
+
+    def process(self, name: str, data: bytes) -> dict:
+        import torch
+
+        import effects
+        import run_live
+        from stream import assemble, capture
+
+        settings = None if self.effects == "none" else effects.parse_effects(self.effects or effects.DEFAULT_EFFECTS)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            source_path = tmp / "in" / name
+            source_path.parent.mkdir()
+            source_path.write_bytes(data)
+            outputs = output_paths(name, tmp / "out", tmp / "labels")
+            for path in outputs.values():
+                path.parent.mkdir(exist_ok=True)
+            args = Namespace(output=str(outputs["output"]), save_labels=str(outputs["labels"]))
+            source = capture.open_source(source_path)
+            video = isinstance(source, capture.VideoFileSource)
+            pipeline = assemble.build_pipeline(parser=self.parser, effects=settings, static_images=not video,
+                                               **self.options)
+            torch.set_num_threads(self.threads())
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                code = (run_live.run_video if video else run_live.run_images)(source, pipeline, args)
+            lines = [line for line in printed.getvalue().splitlines() if line.strip()]
+            if code != 0:
+                raise InputError(lines[-1].removeprefix("skipped: ") if lines else f"{name} failed")
+            notes = [line.replace(str(source_path), name) for line in lines if line.startswith("no face found")]
+            return {kind: path.read_bytes() for kind, path in outputs.items()} | {"notes": notes}
