@@ -37,8 +37,8 @@ def output_paths(name: str, output: Path | None, labels: Path | None) -> dict:
     return paths
 
 
-def run(args, worker_cls=None) -> int:
-    """The --ray branch of run_live.run; worker_cls replaces LiveWorker (tests)."""
+def run(args, worker_cls=None, worker_options=None) -> int:
+    """The --ray branch of run_live.run; tests give another worker_cls and its extra options."""
     import effects
     folder = Path(args.input) if args.input else None
     if args.camera is not None or folder is None or not folder.is_dir():
@@ -57,11 +57,25 @@ def run(args, worker_cls=None) -> int:
     for target in (output, labels):
         if target is not None:
             _check_folder(target)
-    model = resolve_model(args)
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        raise InputError(f"no such checkpoint file: {args.checkpoint}")
+    started = ray_collection.connect(args.ray, args.workers)   # an unreachable cluster fails first
+    try:
+        summary, notes = _run(args, folder, files, output, labels, worker_cls or LiveWorker, worker_options or {})
+    finally:
+        if started:
+            import ray
+            ray.shutdown()
+    for note in notes:
+        print(note)
+    return 2 if summary.failed and not summary.done and not summary.skipped else 0
+
+
+def _run(args, folder, files, output, labels, worker_cls, worker_options):
     checkpoint = Path(args.checkpoint).read_bytes() if args.checkpoint else None
-    options = dict(model=model, device=args.device, checkpoint=checkpoint, effects=args.effects,
-                   max_faces=args.max_faces, smooth=not args.no_smooth, show_labels=args.show_labels)
-    started = ray_collection.connect(args.ray, args.workers)
+    options = dict(model=resolve_model(args), device=args.device, checkpoint=checkpoint, effects=args.effects,
+                   max_faces=args.max_faces, smooth=not args.no_smooth, show_labels=args.show_labels,
+                   **worker_options)
     notes = []
 
     def save(name, result):
@@ -72,17 +86,9 @@ def run(args, worker_cls=None) -> int:
     def is_done(name):
         return all(p.exists() for p in output_paths(name, output, labels).values())
 
-    try:
-        items = [(p.name, lambda p=p: p.read_bytes()) for p in files]
-        summary = ray_collection.run_items(items, worker_cls or LiveWorker, (options,), save, is_done,
-                                           args.workers, desc=folder.name)
-    finally:
-        if started:
-            import ray
-            ray.shutdown()
-    for note in notes:
-        print(note)
-    return 2 if summary.failed and not summary.done and not summary.skipped else 0
+    items = [(p.name, lambda p=p: p.read_bytes()) for p in files]
+    summary = ray_collection.run_items(items, worker_cls, (options,), save, is_done, args.workers, desc=folder.name)
+    return summary, notes
 
 
 def resolve_model(args) -> str:
