@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 INSTALL_HINT = "pip install -r requirements-scale.txt"
 CONNECT_TIMEOUT_S = 10.0
 # the repository ships to the workers (code and checkpoints); these stay behind
-SHIP_EXCLUDES = [".git", ".venv", "data", "runs", "out", "__pycache__", ".pytest_cache"]
+# (gitignore patterns: "/data/" is the top folder only, not models/data)
+SHIP_EXCLUDES = ["/.git/", "/.venv/", "/data/", "/runs/", "/out/", "__pycache__/", ".pytest_cache/"]
 
 
 @dataclass
@@ -129,8 +130,8 @@ def run_items(items, worker_cls, worker_args: tuple, save, is_done, workers: int
         actor = actor_cls.remote(*worker_args)
         try:
             name = ray.get(actor.identity.remote())
-        except RayTaskError as exc:
-            raise InputError(f"a Ray worker could not start: {_one_line(exc)}") from None
+        except (RayTaskError, RayActorError) as exc:   # its __init__ failed: the traceback's last line says why
+            raise InputError(f"a Ray worker could not start: {str(exc).strip().splitlines()[-1]}") from None
         return actor, name
 
     for actor, name in [start_worker() for _ in range(min(workers, len(todo)))]:

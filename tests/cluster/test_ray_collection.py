@@ -152,3 +152,37 @@ def test_dying_worker_and_broken_file_are_reported_retried_and_finished_outputs_
     assert any(line.startswith("failed: broken.jpg: ") and "not a readable image" in line for line in lines)
     assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["a_ok.png", "die_once.png"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_ok.png", "die_once.png"]
+
+
+def test_build_on_ray_resumes_and_merges_into_the_single_process_dataset(ray_session, tmp_path, capsys):
+    from cluster import ray_build
+    from models.data.build import build
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for photo in sorted((REPO / "tests" / "fixtures").glob("portrait_*.jpg")):
+        shutil.copy(photo, faces / photo.name)
+    cv2.imwrite(str(faces / "astronaut.png"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(faces / "coffee.png"), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))   # no face: a drop
+    (faces / "flipped.jpg").write_bytes(b"not a jpeg yet")
+    out = tmp_path / "spread"
+    meta = ray_build.build("images", faces, out, ray="local", workers=2)
+    printed = capsys.readouterr().out
+    assert "ray: 6 done, 0 skipped (outputs already there), 1 failed" in printed
+    assert "failed: flipped.jpg: flipped.jpg is not a readable image" in printed
+    assert meta["num_samples"] == 5 and meta["builds"][-1]["drops"] == {"no_face": 1}
+    assert len(list((out / ray_build.SHARDS).glob("*.npz"))) == 6   # kept for the rerun
+
+    cv2.imwrite(str(faces / "flipped.jpg"), cv2.cvtColor(cv2.flip(data.astronaut(), 1), cv2.COLOR_RGB2BGR))
+    meta = ray_build.build("images", faces, out, ray="local", workers=2)
+    assert "ray: 1 done, 6 skipped (outputs already there), 0 failed" in capsys.readouterr().out
+    assert meta["num_samples"] == 6 and not (out / ray_build.SHARDS).exists()
+
+    single = tmp_path / "single"
+    build("images", str(faces), str(single), quiet=True)
+    assert (out / "index.jsonl").read_text() == (single / "index.jsonl").read_text()
+    assert (out / "landmarks.npz").read_bytes() == (single / "landmarks.npz").read_bytes()
+    for kind in ("images", "labels"):
+        names = sorted(p.name for p in (single / kind).iterdir())
+        assert names == sorted(p.name for p in (out / kind).iterdir()) and len(names) == 6
+        assert all((single / kind / n).read_bytes() == (out / kind / n).read_bytes() for n in names)
