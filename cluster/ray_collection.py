@@ -12,6 +12,7 @@ second failure marks it failed and the job goes on. A dead worker is replaced by
 import os
 import socket
 import sys
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +33,16 @@ class Summary:
     skipped: list = field(default_factory=list)    # keys whose outputs were already there
     failed: dict = field(default_factory=dict)     # key -> last reason
     retried: dict = field(default_factory=dict)    # key -> reason of the first failure
+    ready_s: float = 0.0                           # until every worker had built its model
+    total_s: float = 0.0                           # until the last item was through
 
     def by_worker(self) -> Counter:
         return Counter(self.done.values())
 
     def lines(self) -> list:
         out = [f"ray: {len(self.done)} done, {len(self.skipped)} skipped (outputs already there), "
-               f"{len(self.failed)} failed"]
+               f"{len(self.failed)} failed" + (f" in {self.total_s:.1f} s (workers ready after "
+                                               f"{self.ready_s:.1f} s)" if self.total_s else "")]
         out += [f"  {worker}: {n} done" for worker, n in sorted(self.by_worker().items())]
         out += [f"retried: {key} ({why})" for key, why in self.retried.items() if key not in self.failed]
         out += [f"failed: {key}: {why}" for key, why in self.failed.items()]
@@ -124,19 +128,19 @@ def run_items(items, worker_cls, worker_args: tuple, save, is_done, workers: int
             log(line)
         return summary
     actor_cls = ray.remote(num_cpus=1, max_restarts=0)(worker_cls)
-    actors, names = [], []
 
-    def start_worker():
-        actor = actor_cls.remote(*worker_args)
+    def start_workers(n):   # all build their models at once
+        new = [actor_cls.remote(*worker_args) for _ in range(n)]
         try:
-            name = ray.get(actor.identity.remote())
-        except (RayTaskError, RayActorError) as exc:   # its __init__ failed: the traceback's last line says why
+            return new, ray.get([actor.identity.remote() for actor in new])
+        except (RayTaskError, RayActorError) as exc:   # an __init__ failed: the traceback's last line says why
+            for actor in new:
+                ray.kill(actor)
             raise InputError(f"a Ray worker could not start: {str(exc).strip().splitlines()[-1]}") from None
-        return actor, name
 
-    for actor, name in [start_worker() for _ in range(min(workers, len(todo)))]:
-        actors.append(actor)
-        names.append(name)
+    start = time.perf_counter()
+    actors, names = start_workers(min(workers, len(todo)))
+    summary.ready_s = time.perf_counter() - start
     running = {}
 
     def feed(slot):
@@ -162,7 +166,7 @@ def run_items(items, worker_cls, worker_args: tuple, save, is_done, workers: int
                 result = ray.get(ref)
             except RayActorError:
                 failed(key, payload, attempt, f"its worker, {names[slot]}, died")
-                actors[slot], names[slot] = start_worker()   # a fresh process in its place
+                [actors[slot]], [names[slot]] = start_workers(1)   # a fresh process in its place
             except RayTaskError as exc:
                 failed(key, payload, attempt, f"{_one_line(exc)} (on {names[slot]})")
             else:
@@ -178,6 +182,7 @@ def run_items(items, worker_cls, worker_args: tuple, save, is_done, workers: int
         bar.close()
         for actor in actors:
             ray.kill(actor)
+    summary.total_s = time.perf_counter() - start
     for line in summary.lines():
         log(line)
     return summary
