@@ -114,13 +114,17 @@ def _check_folder(path: Path):
 
 
 class LiveWorker(ray_collection.Worker):
-    """One Ray actor: its own parser, a fresh pipeline per item (smoothing starts anew)."""
+    """One Ray actor: its own parser; one still-image pipeline for all its photos (as run_live.py
+    keeps one for a folder), a fresh pipeline per video (its smoothing starts at its first frame)."""
 
     def __init__(self, options: dict):
+        import effects
         from models.parsers import registry
+        from stream import assemble
         self.options = dict(options)
         checkpoint = self.options.pop("checkpoint")
-        self.effects = self.options.pop("effects")
+        spec = self.options.pop("effects")
+        self.settings = None if spec == "none" else effects.parse_effects(spec or effects.DEFAULT_EFFECTS)
         if checkpoint is not None:
             self._checkpoint = tempfile.NamedTemporaryFile(suffix=".pt")
             self._checkpoint.write(checkpoint)
@@ -128,15 +132,39 @@ class LiveWorker(ray_collection.Worker):
             checkpoint = self._checkpoint.name
         model, device = self.options.pop("model"), self.options["device"]
         self.parser = registry.create_parser(model, device=device, checkpoint=checkpoint)
+        self.photos = assemble.build_pipeline(parser=self.parser, effects=self.settings, static_images=True,
+                                              **self.options)
+        import torch
+        torch.set_num_threads(self.threads())
 
     def process(self, name: str, data: bytes) -> dict:
+        return self.video(name, data) if is_video(name) else self.photo(name, data)
+
+    def photo(self, name: str, data: bytes) -> dict:
+        """run_live.run_images for one photo: track, parse, render, label map, PNG bytes."""
+        import cv2
+
+        from core.types import Frame
+        from stream import assemble, capture
+        with tempfile.TemporaryDirectory() as tmp:   # read as run_live.py reads it (EXIF orientation too)
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            try:
+                frame = Frame(image=capture.read_image(path), index=0, time=0.0)
+            except InputError as exc:
+                raise InputError(str(exc).replace(str(path), name)) from None
+        result = self.photos.render(self.photos.parse_batch([self.photos.track(frame)])[0])
+        _, output = cv2.imencode(IMAGE_OUT, cv2.cvtColor(result.output, cv2.COLOR_RGB2BGR))
+        _, labels = cv2.imencode(IMAGE_OUT, assemble.label_map(result))
+        notes = [] if result.faces else [f"no face found in {name}: written unchanged"]
+        return {"output": output.tobytes(), "labels": labels.tobytes(), "notes": notes}
+
+    def video(self, name: str, data: bytes) -> dict:
+        """run_live.run_video on the clip, written in a temporary folder and returned as bytes."""
         import torch
 
-        import effects
         import run_live
         from stream import assemble, capture
-
-        settings = None if self.effects == "none" else effects.parse_effects(self.effects or effects.DEFAULT_EFFECTS)
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             source_path = tmp / "in" / name
@@ -145,17 +173,10 @@ class LiveWorker(ray_collection.Worker):
             outputs = output_paths(name, tmp / "out", tmp / "labels")
             for path in outputs.values():
                 path.parent.mkdir(exist_ok=True)
-            args = Namespace(output=str(outputs["output"]), save_labels=str(outputs["labels"]))
-            source = capture.open_source(source_path)
-            video = isinstance(source, capture.VideoFileSource)
-            pipeline = assemble.build_pipeline(parser=self.parser, effects=settings, static_images=not video,
-                                               **self.options)
+            source = capture.VideoFileSource(source_path)
+            pipeline = assemble.build_pipeline(parser=self.parser, effects=self.settings, **self.options)
             torch.set_num_threads(self.threads())
-            printed = io.StringIO()
-            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-                code = (run_live.run_video if video else run_live.run_images)(source, pipeline, args)
-            lines = [line for line in printed.getvalue().splitlines() if line.strip()]
-            if code != 0:
-                raise InputError(lines[-1].removeprefix("skipped: ") if lines else f"{name} failed")
-            notes = [line.replace(str(source_path), name) for line in lines if line.startswith("no face found")]
-            return {kind: path.read_bytes() for kind, path in outputs.items()} | {"notes": notes}
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                run_live.run_video(source, pipeline, Namespace(output=str(outputs["output"]),
+                                                               save_labels=str(outputs["labels"])))
+            return {kind: path.read_bytes() for kind, path in outputs.items()} | {"notes": []}
