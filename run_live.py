@@ -67,7 +67,7 @@ def run(args) -> int:
     from core.errors import InputError
 
     if args.ray:
-        from cluster import ray_live
+        from stream import ray_live
         return ray_live.run(args)
     if args.max_faces < 1:
         raise InputError("--max-faces must be at least 1")

@@ -49,7 +49,8 @@ def make_collection(photos: int, clips: int, frames: int) -> tuple:
 
 
 def run_ray(folder: Path, workers: int, model: str) -> tuple:
-    from cluster import ray_collection, ray_live
+    from cluster import ray_collection
+    from stream import ray_live
     options = dict(model=model, device="cpu", checkpoint=None, effects=None, max_faces=4, smooth=True,
                    show_labels=False)
     items = [(p.name, lambda p=p: p.read_bytes()) for p in ray_live.collection_items(folder)]

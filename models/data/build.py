@@ -9,7 +9,6 @@ Sources: helen | lfw | lapa | celebamask | facesynthetics | lfw_hair | images | 
 Prints counts per split/source, what was dropped and why, and MB per 1,000 samples.
 """
 import argparse
-import importlib
 import json
 import sys
 import time
@@ -17,25 +16,25 @@ from collections import Counter
 
 from tqdm import tqdm
 
+from core.lazy import resolve
 from models.data.dataset import DatasetWriter
 from models.data.readers import align_sample
 
-# --from name -> (module, reader class)
+# --from name -> reader class, imported when used (core.lazy, as the tier registry)
 READERS = {
-    "helen": ("models.data.readers.helen", "HelenReader"),
-    "lfw": ("models.data.readers.lfw_parts", "LfwPartsReader"),
-    "lapa": ("models.data.readers.lapa", "LapaReader"),
-    "celebamask": ("models.data.readers.celebamask", "CelebAMaskReader"),
-    "facesynthetics": ("models.data.readers.facesynthetics", "FaceSyntheticsReader"),
-    "lfw_hair": ("models.data.readers.lfw_hair", "LfwHairReader"),
-    "images": ("models.data.readers.images", "ImagesReader"),
-    "video": ("models.data.readers.video", "VideoReader"),
+    "helen": "models.data.readers.helen:HelenReader",
+    "lfw": "models.data.readers.lfw_parts:LfwPartsReader",
+    "lapa": "models.data.readers.lapa:LapaReader",
+    "celebamask": "models.data.readers.celebamask:CelebAMaskReader",
+    "facesynthetics": "models.data.readers.facesynthetics:FaceSyntheticsReader",
+    "lfw_hair": "models.data.readers.lfw_hair:LfwHairReader",
+    "images": "models.data.readers.images:ImagesReader",
+    "video": "models.data.readers.video:VideoReader",
 }
 
 
 def make_reader(reader_name: str, **options):
-    module, cls = READERS[reader_name]
-    reader_cls = getattr(importlib.import_module(module), cls)
+    reader_cls = resolve(READERS[reader_name])
     accepted = reader_cls.__init__.__code__.co_varnames
     return reader_cls(**{k: v for k, v in options.items() if v is not None and k in accepted})
 
@@ -114,7 +113,7 @@ def main(argv=None):
     b.add_argument("--no-autolabel", action="store_true",
                    help="images/video: aligned crops only (label_kind none); lfw_hair/lfw: no auto-labels")
     b.add_argument("--ray", metavar="local|ADDRESS", help="images/video: auto-label on Ray workers, 'local' "
-                                                       "(this machine) or a cluster's address (cluster/ray_build.py)")
+                                                       "(this machine) or a cluster's address (models/data/ray_build.py)")
     b.add_argument("--workers", type=int, default=2, metavar="N", help="Ray workers for --ray (default 2)")
     s = sub.add_parser("summary", help="print a dataset folder's meta.json counts")
     s.add_argument("dir")
@@ -130,7 +129,8 @@ def main(argv=None):
     options = dict(append=args.append, limit=args.limit, every=args.every, split=args.split, name=args.name,
                    autolabel=False if args.no_autolabel else None)
     if args.ray:
-        from cluster import ray_build
-        sys.exit(ray_build.main(source, path, args.out, ray=args.ray, workers=args.workers, **options))
+        from models.data import ray_build
+        sys.exit(ray_build.main(source, path, args.out, ray=args.ray, workers=args.workers, make_reader=make_reader,
+                                record_build=record_build, **options))
     build(source, path, args.out, **options)
 

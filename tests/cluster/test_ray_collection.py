@@ -15,7 +15,7 @@ import pytest
 from skimage import data
 
 import run_live
-from cluster import ray_live
+from stream import ray_live
 from stream.video_io import read_label_video
 from tests.conftest import REPO, write_test_video
 
@@ -155,8 +155,8 @@ def test_dying_worker_and_broken_file_are_reported_retried_and_finished_outputs_
 
 
 def test_build_on_ray_resumes_and_merges_into_the_single_process_dataset(ray_session, tmp_path, capsys):
-    from cluster import ray_build
-    from models.data.build import build
+    from models.data import ray_build
+    from models.data.build import build, make_reader, record_build
 
     faces = tmp_path / "faces"
     faces.mkdir()
@@ -166,7 +166,7 @@ def test_build_on_ray_resumes_and_merges_into_the_single_process_dataset(ray_ses
     cv2.imwrite(str(faces / "coffee.png"), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))   # no face: a drop
     (faces / "flipped.jpg").write_bytes(b"not a jpeg yet")
     out = tmp_path / "spread"
-    meta = ray_build.build("images", faces, out, ray="local", workers=2)
+    meta = ray_build.build("images", faces, out, make_reader, record_build, ray="local", workers=2)
     printed = capsys.readouterr().out
     assert "ray: 6 done, 0 skipped (outputs already there), 1 failed" in printed
     assert "failed: flipped.jpg: flipped.jpg is not a readable image" in printed
@@ -174,7 +174,7 @@ def test_build_on_ray_resumes_and_merges_into_the_single_process_dataset(ray_ses
     assert len(list((out / ray_build.SHARDS).glob("*.npz"))) == 6   # kept for the rerun
 
     cv2.imwrite(str(faces / "flipped.jpg"), cv2.cvtColor(cv2.flip(data.astronaut(), 1), cv2.COLOR_RGB2BGR))
-    meta = ray_build.build("images", faces, out, ray="local", workers=2)
+    meta = ray_build.build("images", faces, out, make_reader, record_build, ray="local", workers=2)
     assert "ray: 1 done, 6 skipped (outputs already there), 0 failed" in capsys.readouterr().out
     assert meta["num_samples"] == 6 and not (out / ray_build.SHARDS).exists()
 

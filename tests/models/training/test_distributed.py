@@ -16,7 +16,7 @@ import torch
 
 from models.data.dataset import FaceParsingDataset
 from models.parsers import registry
-from models.training import train
+from models.training import recipes, train
 from tests.conftest import REPO
 from tests.models.training.test_train_loop import write_tiny_dataset
 from tests.models.training import torchrun_entry
@@ -47,8 +47,9 @@ def weights(path):
 
 def test_two_ranks_match_one_process_disjoint_halves_rank0_writes_and_resume(tiny_data, tmp_path, monkeypatch):
     # one process, batch 8: one step over the 8 training images
-    monkeypatch.setitem(registry.TIERS, "ddp-toy", registry.Tier("ddp-toy", torchrun_entry.__name__, "PerImageToy",
-                                                                "toy conv net for tests"))
+    monkeypatch.setattr(registry, "TIERS", dict(registry.TIERS))
+    monkeypatch.setattr(recipes, "RECIPES", dict(recipes.RECIPES))
+    torchrun_entry.register(torchrun_entry.__name__)
     single = tmp_path / "single"
     train.main(["--model", "ddp-toy", "--data", str(tiny_data), "--out", str(single), "--device", "cpu",
                 "--threads", "1", "--seed", "3", "--sources", "facesynthetics", "--batch-size", "8"])
@@ -61,7 +62,7 @@ def test_two_ranks_match_one_process_disjoint_halves_rank0_writes_and_resume(tin
     for k in one:
         assert torch.allclose(one[k], two[k], atol=1e-5, rtol=0), (k, (one[k] - two[k]).abs().max())
     train.seed_everything(3)   # the loop's initial weights: the step moved them
-    initial = torchrun_entry.PerImageToy().build({}).state_dict()
+    initial = torchrun_entry.PerImageToy().build(torchrun_entry.PerImageToy().default_config()).state_dict()
     assert all((initial[k] - two[k]).abs().max() > 1e-4 for k in initial)
 
     # disjoint halves that cover the training split

@@ -14,25 +14,21 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from core.classes import IGNORE, NUM_CLASSES
+from core.classes import IGNORE
 from models.parsers import registry
-from models.training import train
+from models.training import recipes, train
+from tests.models.training.test_train_loop import ToyNet, ToyRecipe
 
 
-class PerImageToy:
+class PerImageToy(ToyRecipe):
+    """test_train_loop's toy net (two convolutions, no BatchNorm), SGD, each image's loss averaged."""
     name = "ddp-toy"
-    input_size = 64
     seen = []
 
     def default_config(self):
-        return {"epochs": 1, "batch_size": 4, "lr": 0.05, "optimizer": "sgd", "weight_decay": 0.0,
-                "lr_schedule": "constant", "augment": False}
+        return {**super().default_config(), "epochs": 1, "lr": 0.05, "optimizer": "sgd"}
 
-    def build(self, config):
-        return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, padding=2), torch.nn.ReLU(),
-                                   torch.nn.Conv2d(8, NUM_CLASSES, 5, padding=2))
-
-    def loss(self, model, batch):
+    def loss(self, model, batch, stage):
         PerImageToy.seen += [round(float(s), 2) for s in batch["image"].flatten(1).sum(1)]
         label = batch["label"]
         pixels = F.cross_entropy(model(batch["image"]), label, ignore_index=IGNORE, reduction="none")
@@ -41,12 +37,14 @@ class PerImageToy:
         loss = per_image.mean()
         return loss, {"ce": loss.item()}
 
-    def predict(self, model, batch):
-        return model(batch["image"]).softmax(1)
+
+def register(module: str = __name__):
+    registry.TIERS["ddp-toy"] = registry.Tier("ddp-toy", "toy conv net for tests", network=f"{ToyNet.__module__}:ToyNet")
+    recipes.RECIPES["ddp-toy"] = f"{module}:PerImageToy"
 
 
 def main(argv):
-    registry.TIERS["ddp-toy"] = registry.Tier("ddp-toy", __name__, "PerImageToy", "toy conv net for tests")
+    register()
     log_dir = os.environ.get("DDP_TEST_LOG")
     out = os.path.abspath(argv[argv.index("--out") + 1])
     written = []

@@ -1,13 +1,10 @@
 """`run_live.py --input FOLDER --ray local|ADDRESS --workers N`: the folder's photos and videos
 spread over Ray workers (cluster/ray_collection.py). A video is one item (its smoothing runs
 from its first frame to its last, as in one process). Each worker builds its parser once and
-processes every item with run_live.py's own run_images/run_video, so the outputs are those of
-one process: out/<stem>.png (photo) or out/<stem>.mp4 (video), labels/<stem>.png or .mkv.
+runs each item through the same pipeline calls as run_live.py, so the outputs are those of one
+process: out/<stem>.png (photo) or out/<stem>.mp4 (video), labels/<stem>.png or .mkv.
 """
-import contextlib
-import io
 import tempfile
-from argparse import Namespace
 from pathlib import Path
 
 from cluster import ray_collection
@@ -160,11 +157,11 @@ class LiveWorker(ray_collection.Worker):
         return {"output": output.tobytes(), "labels": labels.tobytes(), "notes": notes}
 
     def video(self, name: str, data: bytes) -> dict:
-        """run_live.run_video on the clip, written in a temporary folder and returned as bytes."""
+        """As run_live.py's run_video: every frame through a fresh pipeline, into a temporary
+        folder (the writers' own temporary names, then renames), returned as bytes."""
         import torch
 
-        import run_live
-        from stream import assemble, capture
+        from stream import assemble, capture, video_io
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             source_path = tmp / "in" / name
@@ -172,11 +169,17 @@ class LiveWorker(ray_collection.Worker):
             source_path.write_bytes(data)
             outputs = output_paths(name, tmp / "out", tmp / "labels")
             for path in outputs.values():
-                path.parent.mkdir(exist_ok=True)
+                path.parent.mkdir()
             source = capture.VideoFileSource(source_path)
             pipeline = assemble.build_pipeline(parser=self.parser, effects=self.settings, **self.options)
             torch.set_num_threads(self.threads())
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                run_live.run_video(source, pipeline, Namespace(output=str(outputs["output"]),
-                                                               save_labels=str(outputs["labels"])))
+            try:
+                with video_io.VideoWriter(outputs["output"], source=source) as writer, \
+                        video_io.LabelVideoWriter(outputs["labels"], source=source) as labels:
+                    for result in pipeline.run(source):
+                        writer.write(result.output, pts=result.frame.pts)
+                        labels.write(assemble.label_map(result), pts=result.frame.pts)
+            finally:
+                source.close()
+                pipeline.close()
             return {kind: path.read_bytes() for kind, path in outputs.items()} | {"notes": []}

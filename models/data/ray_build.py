@@ -1,5 +1,6 @@
 """`python -m models.data build --from images|video PATH --out DIR --ray local|ADDRESS --workers N`:
-auto-labelling a large collection on Ray workers (cluster/ray_collection.py).
+auto-labelling a large collection on Ray workers (cluster/ray_collection.py). models.data.build
+calls it and hands it its own make_reader and record_build (this module does not import build).
 
 An item is one photo or one video; each worker holds its own reader (face mesh, landmark
 tier) and returns the aligned samples of an item, which the driver keeps as a shard
@@ -26,19 +27,21 @@ SOURCES = ("images", "video")
 SHARDS = ".ray-shards"
 
 
-def main(source, path, out, ray: str, workers: int, **options) -> int:
+def main(source, path, out, ray: str, workers: int, make_reader, record_build, **options) -> int:
     try:
-        meta = build(source, path, out, ray=ray, workers=workers, **options)
+        meta = build(source, path, out, make_reader, record_build, ray=ray, workers=workers, **options)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0 if meta is not None else 2
 
 
-def build(source: str, path, out, ray: str = "local", workers: int = 2, append: bool = False,
-          limit: int | None = None, quiet: bool = False, worker_cls=None, **options) -> dict | None:
-    """Like models.data.build.build for images/video, on Ray; None when every item failed."""
-    from models.data.build import print_summary, record_build
+def build(source: str, path, out, make_reader, record_build, ray: str = "local", workers: int = 2,
+          append: bool = False, limit: int | None = None, quiet: bool = False, worker_cls=None,
+          **options) -> dict | None:
+    """models.data.build.build for images/video, on Ray; None when every item failed.
+    make_reader(source, **options) builds a worker's reader; record_build(writer, report, quiet)
+    closes the merged dataset."""
     from models.data.dataset import DatasetWriter
 
     start = time.time()
@@ -56,7 +59,7 @@ def build(source: str, path, out, ray: str = "local", workers: int = 2, append: 
     try:
         items = [(f.name, lambda f=f: f.read_bytes()) for f in files]
         summary = ray_collection.run_items(
-            items, worker_cls or BuildWorker, (source, reader_options, limit), save=lambda key, shard:
+            items, worker_cls or BuildWorker, (make_reader, source, reader_options, limit), save=lambda key, shard:
             ray_collection.write_atomic(shards / f"{key}.npz", shard), is_done=lambda key: (shards / f"{key}.npz").exists(),
             workers=workers, desc=source, log=(lambda line: None) if quiet else print)
     finally:
@@ -150,8 +153,7 @@ def read_shard(path: Path) -> tuple:
 class BuildWorker(ray_collection.Worker):
     """One Ray actor with its own reader (and so its own face mesh and landmark tier)."""
 
-    def __init__(self, source: str, reader_options: dict, limit):
-        from models.data.build import make_reader
+    def __init__(self, make_reader, source: str, reader_options: dict, limit):
         self.source, self.limit = source, limit
         self.reader = make_reader(source, **reader_options)
 
