@@ -72,6 +72,9 @@ def parse_args(argv=None):
                                                                   "progress bars")
     talk.add_argument("--verbose", action="store_true", help="debug messages, and mediapipe's native log lines")
     p.add_argument("--budget-ms", type=float, default=None, help="per-face parse budget for --model auto")
+    p.add_argument("--ray", metavar="local|ADDRESS", help="spread a folder's photos and videos over Ray workers: "
+                                                       "'local' (this machine) or a cluster's address")
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="Ray workers for --ray (default 2)")
     return p.parse_args(argv)
 
 
@@ -146,6 +149,9 @@ def run(args) -> int:
     from stream import capture, assemble as session
     from core.errors import InputError
 
+    if args.ray:
+        from stream import ray_live
+        return ray_live.run(args)
     if args.max_faces < 1:
         raise InputError("--max-faces must be at least 1")
     settings = None if args.effects == "none" else effects.parse_effects(args.effects or effects.DEFAULT_EFFECTS)

@@ -60,6 +60,11 @@ def build(source: str, path: str, out: str, append: bool = False, limit: int | N
     for extra in ("alignment", "stats"):
         if getattr(reader, extra, None):
             report[extra] = dict(getattr(reader, extra))
+    return record_build(writer, report, quiet)
+
+
+def record_build(writer: DatasetWriter, report: dict, quiet: bool = False) -> dict:
+    """Close `writer` with this build's report added to meta.json's list of builds."""
     # a rebuilt source replaces its older build record
     key = lambda b: (b["from"], b["path"], b.get("name"))
     builds = [b for b in writer.meta_extra.get("builds", []) if key(b) != key(report)]
@@ -107,6 +112,9 @@ def main(argv=None):
     b.add_argument("--name", default=None, help="images/video: source name (default from the path)")
     b.add_argument("--no-autolabel", action="store_true",
                    help="images/video: aligned crops only (label_kind none); lfw_hair/lfw: no auto-labels")
+    b.add_argument("--ray", metavar="local|ADDRESS", help="images/video: auto-label on Ray workers, 'local' "
+                                                       "(this machine) or a cluster's address (models/data/ray_build.py)")
+    b.add_argument("--workers", type=int, default=2, metavar="N", help="Ray workers for --ray (default 2)")
     s = sub.add_parser("summary", help="print a dataset folder's meta.json counts")
     s.add_argument("dir")
     args = p.parse_args(argv)
@@ -118,6 +126,11 @@ def main(argv=None):
     source, path = args.source
     if source not in READERS:
         p.error(f"unknown source {source!r}; one of {', '.join(READERS)}")
-    build(source, path, args.out, append=args.append, limit=args.limit, every=args.every,
-          split=args.split, name=args.name, autolabel=False if args.no_autolabel else None)
+    options = dict(append=args.append, limit=args.limit, every=args.every, split=args.split, name=args.name,
+                   autolabel=False if args.no_autolabel else None)
+    if args.ray:
+        from models.data import ray_build
+        sys.exit(ray_build.main(source, path, args.out, ray=args.ray, workers=args.workers, make_reader=make_reader,
+                                record_build=record_build, **options))
+    build(source, path, args.out, **options)
 

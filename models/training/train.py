@@ -17,6 +17,7 @@ optimizer state, for --resume) and best.pt (by validation overall F1, models.par
 format with a card).
 """
 import argparse
+import builtins
 import contextlib
 import datetime
 import json
@@ -34,6 +35,7 @@ from models.data.augment import make_augment
 from models.parsers import checkpoint as ckpt
 from models.parsers.registry import UnknownModel, network_class, tier as tier_info
 from models.parsers.torch_parser import TorchParser, pick_device
+from models.training import distributed
 from models.training.evaluate import evaluate_dir, hardware_string, open_dataset, set_threads
 from models.training.recipes import get_recipe
 from models.training.trainable import Stage, Trainable
@@ -149,9 +151,10 @@ def to_device(batch, device):
     return batch.to(device, non_blocking=True) if isinstance(batch, torch.Tensor) else batch
 
 
-def loader_for(dataset, batch_size, seed, workers, shuffle=True):
+def loader_for(dataset, batch_size, seed, workers, shuffle=True, sampler=None):
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, worker_init_fn=_seed_worker,
+        dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+        num_workers=workers, worker_init_fn=_seed_worker,
         generator=torch.Generator().manual_seed(seed), drop_last=shuffle and len(dataset) > batch_size,
         pin_memory=torch.cuda.is_available(), persistent_workers=False)
 
@@ -207,11 +210,22 @@ def numpy_rng_state(saved=None):
 # ---------------------------------------------------------------- the loop
 
 def train(args) -> dict:
+    ctx = distributed.setup(args.device)   # under torchrun: this rank's place; else one process
+    try:
+        return _train(args, ctx)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(args, ctx) -> dict:
     recipe: Trainable = get_recipe(args.model)
     out = Path(args.out or Path("runs") / args.model)
-    out.mkdir(parents=True, exist_ok=True)
+    main_rank = ctx.is_main   # only rank 0 writes files and prints
+    print = builtins.print if main_rank else (lambda *a, **k: None)
+    if main_rank:
+        out.mkdir(parents=True, exist_ok=True)
     set_threads(args.threads)
-    device = pick_device(args.device)
+    device = distributed.device_for(ctx, pick_device(args.device))
     hardware = hardware_string(device)
     torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed input sizes
 
@@ -223,10 +237,12 @@ def train(args) -> dict:
         config = build_config(recipe, args, state["config"])
     else:
         config = build_config(recipe, args)
-        (out / "metrics.jsonl").write_text("")
+        if main_rank:
+            (out / "metrics.jsonl").write_text("")
     seed = args.seed if args.seed is not None else config.get("seed", 0)
     config["seed"] = seed
-    (out / "config.json").write_text(json.dumps(config, indent=1))
+    if main_rank:
+        (out / "config.json").write_text(json.dumps(config, indent=1))
     seed_everything(seed)
 
     model = recipe.build(config).to(device)
@@ -236,6 +252,7 @@ def train(args) -> dict:
         np.random.set_state(numpy_rng_state(state["rng"]["numpy"]))
         torch.set_rng_state(state["rng"]["torch"])
     recipe.prepare(model, config, args.data)
+    distributed.broadcast_weights(ctx, model)
     use_amp = device.type == "cuda" and config["amp"]
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
 
@@ -257,7 +274,8 @@ def train(args) -> dict:
     deadline = start + args.time_limit * 60 if args.time_limit else None
     stop = False
     print(f"training {args.model} on {device} ({hardware}), {len(train_set)} train images, "
-          f"stages {[(n, e) for n, e, _ in plan]}, out {out}")
+          f"stages {[(n, e) for n, e, _ in plan]}, out {out}"
+          + (f", {ctx.world_size} processes (torchrun)" if ctx.active else ""))
 
     while stage_index < len(plan) and not stop:
         name, n_epochs, overrides = plan[stage_index]
@@ -270,19 +288,25 @@ def train(args) -> dict:
         if state and state.get("optimizer") and state["stage_index"] == stage_index:
             optimizer.load_state_dict(state["optimizer"])
         state = None  # resumed; later stages start fresh
-        loader = loader_for(train_set, sc["batch_size"], seed, workers)
-        extra_iters = {k: cycle(loader_for(ds, sc.get(f"{k}_batch_size", sc["batch_size"]), seed, workers))
+        distributed.average_gradients_before_step(ctx, optimizer)
+        train_sampler = distributed.sampler(ctx, train_set, seed)
+        loader = loader_for(train_set, sc["batch_size"], seed, workers, sampler=train_sampler)
+        extra_iters = {k: cycle(loader_for(ds, sc.get(f"{k}_batch_size", sc["batch_size"]), seed, workers,
+                                           sampler=distributed.sampler(ctx, ds, seed)))
                        for k, ds in extras.items()}
         steps_per_epoch, total = len(loader), len(loader) * n_epochs
 
         while stage_epoch < n_epochs and not stop:
-            if deadline and time.time() > deadline:
+            if deadline and distributed.any_rank(ctx, time.time() > deadline, device):
                 stop = True
                 break
             loader.generator.manual_seed(seed * 1000 + epoch)  # same order on resume
+            if train_sampler is not None:
+                train_sampler.set_epoch(epoch)
             model.train()
             sums, count, t0 = {}, 0, time.time()
-            bar = tqdm(loader, desc=f"{name} {stage_epoch + 1}/{n_epochs}", disable=None, leave=False)
+            bar = tqdm(loader, desc=f"{name} {stage_epoch + 1}/{n_epochs}", disable=None if main_rank else True,
+                       leave=False)
             for i, batch in enumerate(bar):
                 lr = set_lr(optimizer, lr_factor(sc, stage_epoch * steps_per_epoch + i, total, steps_per_epoch))
                 batch = to_device(batch, device)
@@ -295,15 +319,15 @@ def train(args) -> dict:
                     sums[k] = sums.get(k, 0.0) + float(v)
                 count += 1
                 bar.set_postfix(loss=f"{sums['loss'] / count:.4f}", lr=f"{lr:.2e}")
-                if deadline and time.time() > deadline:
+                if deadline and distributed.any_rank(ctx, time.time() > deadline, device):
                     stop = True
                     break
             epoch, stage_epoch = epoch + 1, stage_epoch + 1
-            stop = stop or bool(deadline and time.time() > deadline)  # then this is the last epoch
+            stop = distributed.any_rank(ctx, stop or bool(deadline and time.time() > deadline), device)  # last epoch
             train_logs = {k: v / max(count, 1) for k, v in sums.items()}
 
             val, last_epoch = None, stop or (stage_index == len(plan) - 1 and stage_epoch == n_epochs)
-            if last_epoch or epoch % max(int(sc["val_every"]), 1) == 0:
+            if main_rank and (last_epoch or epoch % max(int(sc["val_every"]), 1) == 0):
                 try:
                     val = evaluate_dir(val_parser, args.data, "val", sc["val_sources"], sc["val_batch_size"],
                                        progress=True, num_workers=workers)
@@ -317,6 +341,9 @@ def train(args) -> dict:
             record = {"epoch": epoch, "stage": name, "stage_epoch": stage_epoch, "steps": count, "lr": lr,
                       "train": train_logs, "val": val_summary(val) if val else None, "score": score,
                       "best": improved, "epoch_s": time.time() - t0, "elapsed_s": elapsed, "stopped_early": stop}
+            if not main_rank:
+                distributed.barrier(ctx)   # rank 0 validates and saves meanwhile
+                continue
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             print(f"epoch {epoch} [{name} {stage_epoch}/{n_epochs}] loss {train_logs.get('loss', float('nan')):.4f} "
@@ -334,6 +361,7 @@ def train(args) -> dict:
                 card = make_card(args, tier_info(args.model).description, config, len(train_set), epoch,
                                  elapsed, hardware, record["val"], model)
                 ckpt.save(out / "best.pt", args.model, model, config, card, fp16=False)
+            distributed.barrier(ctx)
         stage_index, stage_epoch = (stage_index + 1, 0) if stage_epoch >= n_epochs else (stage_index, stage_epoch)
 
     why = "time limit" if stop else "done"
