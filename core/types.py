@@ -25,13 +25,72 @@ class Face:
     source: str = "mesh"              # "mesh" or "detector"
 
 
-@dataclass
 class FaceParse:
-    """A face's parse, warped back into the frame: probabilities over a box of the frame."""
-    face: Face
-    box: tuple                        # (x0, y0, x1, y1) frame pixels
-    probs: np.ndarray                 # (11, y1-y0, x1-x0) float32
-    crop_probs: np.ndarray | None = None  # (11, S, S) in the aligned crop (smoothed)
+    """A face's parse over a box of the frame: probabilities warped back from the aligned crop.
+
+    Built from the crop's probabilities, it warps back only what is asked for: `probs` (all 11
+    planes over the box, for label maps and overlays) on first use, `class_prob` the summed
+    planes of a few classes over the box or a part of it (what each effect needs)."""
+
+    def __init__(self, face: Face, box: tuple, probs: np.ndarray | None = None,
+                 crop_probs: np.ndarray | None = None):
+        if probs is None and crop_probs is None:
+            raise ValueError("FaceParse needs probs or crop_probs")
+        self.face = face
+        self.box = tuple(int(v) for v in box)          # (x0, y0, x1, y1) frame pixels
+        self.crop_probs = crop_probs                    # (11, S, S) in the aligned crop (smoothed)
+        self._probs = probs                             # (11, y1-y0, x1-x0) float32, when warped
+        self._planes: dict = {}
+
+    @property
+    def shape(self) -> tuple:
+        """(height, width) of the box."""
+        x0, y0, x1, y1 = self.box
+        return max(y1 - y0, 0), max(x1 - x0, 0)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(11, y1-y0, x1-x0) float32 over the box: every class (warped on first use)."""
+        if self._probs is None:
+            from core import align
+            h, w = self.shape
+            self._probs = np.zeros((self.crop_probs.shape[0], h, w), np.float32)
+            if h and w:
+                for c, plane in enumerate(self.crop_probs):
+                    self._probs[c] = align.plane_to_box(plane, self.face.matrix, self.box, outside=float(c == 0))
+            self._planes.clear()
+        return self._probs
+
+    def class_prob(self, classes, sub=None) -> np.ndarray:
+        """Summed probability of `classes` over the box, or over its part `sub` ((ys, xs) slices
+        in box coordinates): a new float32 array. Warping is linear, so the crop's planes are
+        summed first and warped once, and only over `sub`."""
+        classes = tuple(classes)
+        if self._probs is not None:
+            view = self._probs if sub is None else self._probs[:, sub[0], sub[1]]
+            out = view[classes[0]].copy()
+            for c in classes[1:]:
+                out += view[c]
+            return out
+        h, w = self.shape
+        ys, xs = sub if sub is not None else (slice(0, h), slice(0, w))
+        ys, xs = slice(*ys.indices(h)[:2]), slice(*xs.indices(w)[:2])
+        key = (classes, ys.start, ys.stop, xs.start, xs.stop)
+        if key not in self._planes:
+            from core import align
+            plane = self.crop_probs[classes[0]]
+            if len(classes) > 1:
+                plane = plane.copy()
+                for c in classes[1:]:
+                    plane += self.crop_probs[c]
+            x0, y0 = self.box[0] + xs.start, self.box[1] + ys.start
+            rect = (x0, y0, x0 + max(xs.stop - xs.start, 0), y0 + max(ys.stop - ys.start, 0))
+            if rect[2] <= rect[0] or rect[3] <= rect[1]:
+                self._planes[key] = np.zeros((rect[3] - rect[1], rect[2] - rect[0]), np.float32)
+            else:  # background (class 0) is 1 outside the crop, every other class 0
+                self._planes[key] = align.plane_to_box(plane, self.face.matrix, rect,
+                                                       outside=float(classes.count(0)))
+        return self._planes[key].copy()
 
 
 @dataclass

@@ -9,11 +9,11 @@ from core.classes import INNER_MOUTH
 
 def apply(region: FaceRegion, p: EffectParams) -> None:
     s = region.eye_dist
-    mouth = region.probs[INNER_MOUTH]
+    mouth = region.prob((INNER_MOUTH,))
     sub = bounds(mouth, 0.05, pad=2)
     if sub is None:
         return
-    lab = region.box_lab()[sub]
+    lab = region.box_lab(sub)
     L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     inside = mouth[sub] > 0.5
     # "bright" relative to this mouth: teeth in shadow are still the brightest thing inside it

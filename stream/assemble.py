@@ -1,10 +1,13 @@
 """Assembles a FacePipeline from user options; run_live.py and the Gradio page both use it."""
 import os
+import sys
 from functools import lru_cache
 
 import numpy as np
 
 from core import align
+from core.classes import BACKGROUND, NUM_CLASSES
+from models.parsers.parser import Parser
 
 from models.parsers import registry, select
 from stream.pipeline import FacePipeline
@@ -25,40 +28,68 @@ def warmup_batch():
 
 
 def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = select.DEFAULT_BUDGET_MS,
-                  log=print):
-    """A Parser for a tier name, or for "auto" the tier that fits the time budget here."""
+                  log=print, live: bool = True):
+    """A Parser for a tier name, or for "auto": live, the most accurate tier that fits the time
+    budget here (it says what it measured); for photos, the most accurate tier."""
     if model != "auto":
-        return registry.create_parser(model, device=device)
-    name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device)
-    times = ", ".join(f"{n} {ms:.1f} ms" for n, ms in timings.items())
-    log(f"--model auto picked '{name}' (per face here: {times}; budget {budget_ms:g} ms)")
+        parser = registry.create_parser(model, device=device)
+    elif not live:
+        name, parser = select.most_accurate(device)
+        log(f"--model auto picked '{name}' (the most accurate tier here; photos have no frame budget)")
+    else:
+        name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device)
+        times = ", ".join(f"{n} {min(ms):.1f} ms (rounds {ms[0]:.1f}, {ms[1]:.1f})" for n, ms in timings.items())
+        log(f"--model auto picked '{name}' (per face here, the faster of two rounds: {times}; "
+            f"budget {budget_ms:g} ms with {select.MARGIN:.0%} to spare)")
+    leave_a_core_to_tracking()
     return parser
 
 
 def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smooth=True,
                    static_images=False, show_labels=False, parser=None, log=print) -> FacePipeline:
+    parser = parser or create_parser(model, device, log=log, live=not static_images)
     leave_a_core_to_tracking()
-    parser = parser or create_parser(model, device, log=log)
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
-                        fallback_parser=fallback_parser(parser, device))
+                        fallback_parser=FallbackParser(device) if parser.needs_mesh else None)
 
 
 def leave_a_core_to_tracking():
     """The tracking thread keeps a core busy with mediapipe (mesh, person mask) while frames are
     parsed: torch gets the other cores. On 2 cores, two torch threads fought the tracking thread
-    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9)."""
-    import torch
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9). Only when a learned tier
+    has loaded torch: the landmark tier never imports it (start-up 1.7 s, 290 MB)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
 
-def fallback_parser(parser, device="auto"):
+class FallbackParser(Parser):
     """For a tier that needs the face mesh: the most accurate learned real-time tier, to parse
-    the faces that only the detector found (profiles, masks); None when there is none."""
-    if not parser.needs_mesh:
-        return None
-    learned = [n for n in select.ranked() if registry.tier(n).trainable is not None]
-    return _cached_parser(learned[0], device) if learned else None
+    the faces that only the detector found (profiles, masks). Loaded at its first face, so that
+    a landmark-tier run without such a face never imports torch; a no-op (all background) when
+    no learned tier can run here."""
+    needs_mesh = False
+
+    def __init__(self, device="auto"):
+        self.device = device
+        self._parser = None
+
+    @property
+    def name(self) -> str:
+        learned = [n for n in select.ranked() if registry.tier(n).trainable is not None]
+        return learned[0] if learned else "none"
+
+    def parse(self, crops, five, mesh=None):
+        if self._parser is None:
+            name = self.name
+            if name == "none":
+                out = np.zeros((len(crops), NUM_CLASSES) + crops.shape[1:3], np.float32)
+                out[:, BACKGROUND] = 1.0
+                return out
+            self._parser = _cached_parser(name, self.device)
+            leave_a_core_to_tracking()
+        return self._parser(crops, five, mesh)
 
 
 @lru_cache(maxsize=4)

@@ -103,7 +103,7 @@ class ProbabilitySmoother:
         return out
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, nogil=True)  # nogil: the other stages run meanwhile
 def _pull_and_blend(p, prev, sample_map, a_min, gain, out):
     """out = q + a * (p - q), q = `prev` sampled bilinearly at `sample_map` (H, W, 2),
     a = min(1, a_min + gain * max_c |p - q|). One class plane at a time, so that the loops
