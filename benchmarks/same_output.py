@@ -2,10 +2,13 @@
 
     python -m benchmarks.same_output --before ../main [--clip PATH] [-- run_live options]
 
-Runs both on the clip with --save-labels and compares, frame by frame: frame count and every
-frame's timestamp (must be equal), the rendered images (mean absolute difference in grey levels
-over all pixels and channels; goal: within 1) and the label maps (share of identical pixels;
-goal: at least 99.9%). Skips with a message when ../shared is absent.
+Runs both checkouts' run_live.py on the clip with --save-labels and compares, frame by frame:
+frame count and every frame's timestamp (must be equal) and the label maps (share of identical
+pixels; goal: at least 99.9%). The rendered images are compared before encoding (mean absolute
+difference in grey levels over all pixels and channels; goal: within 1): each checkout's
+pipeline also renders the clip into a lossless FFV1 file, because two libx264 encodings of
+nearly equal frames differ by more than the frames do (the encoder's choices cascade); that
+encoded difference is printed too. Skips with a message when ../shared is absent.
 """
 import argparse
 import subprocess
@@ -20,6 +23,25 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "videos" / "talking_d10.mp4"
 
 
+# run in each checkout (cwd): its own pipeline renders the clip losslessly
+RENDER = r"""
+import sys, av, effects
+from stream import assemble, capture
+clip, out, model, spec = sys.argv[1:5]
+settings = None if spec == "none" else effects.parse_effects(spec or effects.DEFAULT_EFFECTS)
+pipeline = assemble.build_pipeline(model=model, effects=settings, log=lambda *a: None)
+with capture.VideoFileSource(clip) as src, av.open(out, "w") as container:
+    stream = container.add_stream("ffv1", rate=30)
+    stream.width, stream.height, stream.pix_fmt = src.size[0], src.size[1], "bgr0"
+    for result in pipeline.run(src):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(result.output, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+pipeline.close()
+"""
+
+
 def frames(path: Path, fmt: str):
     """(pts, image) of every frame of a video."""
     with av.open(str(path)) as container:
@@ -27,11 +49,16 @@ def frames(path: Path, fmt: str):
             yield frame.pts, frame.to_ndarray(format=fmt)
 
 
-def compare(before_video, after_video, before_labels, after_labels) -> dict:
-    pts_before, pts_after, grey, same, n = [], [], 0.0, 0, 0
-    for (pa, a), (pb, b) in zip(frames(before_video, "rgb24"), frames(after_video, "rgb24")):
+def mean_grey_diff(before_video, after_video) -> float:
+    grey, n = 0.0, 0
+    for (_, a), (_, b) in zip(frames(before_video, "rgb24"), frames(after_video, "rgb24")):
         grey += np.abs(a.astype(np.int16) - b).mean()
         n += 1
+    return grey / max(n, 1)
+
+
+def compare(before_video, after_video, before_labels, after_labels) -> dict:
+    same = 0
     pts_before = [p for p, _ in frames(before_video, "gray")]
     pts_after = [p for p, _ in frames(after_video, "gray")]
     pixels = 0
@@ -39,7 +66,11 @@ def compare(before_video, after_video, before_labels, after_labels) -> dict:
         same += int((a == b).sum())
         pixels += a.size
     return {"frames": (len(pts_before), len(pts_after)), "same_timestamps": pts_before == pts_after,
-            "mean_grey_diff": grey / max(n, 1), "labels_identical": same / max(pixels, 1)}
+            "encoded_grey_diff": mean_grey_diff(before_video, after_video), "labels_identical": same / max(pixels, 1)}
+
+
+def option(options: list, name: str, default: str) -> str:
+    return options[options.index(name) + 1] if name in options else default
 
 
 def main(argv=None) -> int:
@@ -59,12 +90,18 @@ def main(argv=None) -> int:
             subprocess.run([sys.executable, "run_live.py", "--input", str(args.clip.resolve()), "--output", str(video),
                             "--save-labels", str(labels), *options], cwd=checkout, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            outputs[name] = (video, labels)
-        result = compare(outputs["before"][0], outputs["after"][0], outputs["before"][1], outputs["after"][1])
+            lossless = Path(tmp) / f"{name}_lossless.mkv"
+            subprocess.run([sys.executable, "-c", RENDER, str(args.clip.resolve()), str(lossless),
+                            option(options, "--model", "auto"), option(options, "--effects", "")],
+                           cwd=checkout, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            outputs[name] = (video, labels, lossless)
+        result = compare(*(outputs[k][i] for i in (0, 1) for k in ("before", "after")))
+        result["mean_grey_diff"] = mean_grey_diff(outputs["before"][2], outputs["after"][2])
     print(f"{args.clip.name}, run_live.py {' '.join(options)}")
     print(f"frames: {result['frames'][0]} before, {result['frames'][1]} after; "
           f"timestamps {'identical' if result['same_timestamps'] else 'DIFFER'}")
-    print(f"images: mean absolute difference {result['mean_grey_diff']:.3f} grey levels (goal <= 1)")
+    print(f"images: mean absolute difference {result['mean_grey_diff']:.3f} grey levels before encoding "
+          f"(goal <= 1); {result['encoded_grey_diff']:.3f} after each run's libx264 encoding")
     print(f"label maps: {100 * result['labels_identical']:.3f}% of pixels identical (goal >= 99.9%)")
     ok = (result["same_timestamps"] and result["frames"][0] == result["frames"][1]
           and result["mean_grey_diff"] <= 1.0 and result["labels_identical"] >= 0.999)

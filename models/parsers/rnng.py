@@ -481,6 +481,19 @@ class RNNGTrainable:
         logs["loss"] = total.item()
         return total, logs
 
+    def for_cpu_inference(self, model: RNNGNet) -> RNNGNet:
+        """ONNX Runtime for the shallow CNN and the component nets when it is installed: on this
+        2-core CPU it ran them faster than torch on one thread (benchmarks/onnx_vs_torch.py);
+        numba keeps the recurrence, torch the crops and pasting. Same weights, same outputs."""
+        from models.parsers import onnx_runtime
+        if not onnx_runtime.available():
+            return model
+        model.cnn = onnx_runtime.OrtModule(model.cnn, torch.zeros(1, 3, model.stage1_size, model.stage1_size))
+        for name, net in list(model.components.items()):
+            size = next(c.size for c in COMPONENTS.values() if c.net == name)
+            model.components[name] = onnx_runtime.OrtModule(net, torch.zeros((1, 3) + tuple(size)))
+        return model
+
     def predict(self, model, batch):
         backend = "numba" if batch["image"].device.type == "cpu" else "torch"
         return model(batch["image"], batch.get("five"), backend)
