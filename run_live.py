@@ -235,7 +235,7 @@ def run_camera(source, pipeline, settings) -> int:
     print(window_keys())
     fps, last = 0.0, time.perf_counter()
     try:
-        for result in pipeline.run(source):
+        for result in pipeline.run(source, live=True):
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 / max(now - last, 1e-6)
             last = now

@@ -49,12 +49,18 @@ def frames(path: Path, fmt: str):
             yield frame.pts, frame.to_ndarray(format=fmt)
 
 
-def mean_grey_diff(before_video, after_video) -> float:
-    grey, n = 0.0, 0
+def mean_grey_diff(before_video, after_video, details: bool = False):
+    """Mean absolute difference in grey levels over all frames, pixels and channels (with
+    details: also the share of values that differ and the largest difference)."""
+    grey, changed, largest, n = 0.0, 0.0, 0, 0
     for (_, a), (_, b) in zip(frames(before_video, "rgb24"), frames(after_video, "rgb24")):
-        grey += np.abs(a.astype(np.int16) - b).mean()
+        d = np.abs(a.astype(np.int16) - b)
+        grey += d.mean()
+        changed += (d > 0).mean()
+        largest = max(largest, int(d.max()))
         n += 1
-    return grey / max(n, 1)
+    n = max(n, 1)
+    return (grey / n, changed / n, largest) if details else grey / n
 
 
 def compare(before_video, after_video, before_labels, after_labels) -> dict:
@@ -96,12 +102,14 @@ def main(argv=None) -> int:
                            cwd=checkout, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             outputs[name] = (video, labels, lossless)
         result = compare(*(outputs[k][i] for i in (0, 1) for k in ("before", "after")))
-        result["mean_grey_diff"] = mean_grey_diff(outputs["before"][2], outputs["after"][2])
+        result["mean_grey_diff"], result["changed"], result["largest"] = mean_grey_diff(
+            outputs["before"][2], outputs["after"][2], details=True)
     print(f"{args.clip.name}, run_live.py {' '.join(options)}")
     print(f"frames: {result['frames'][0]} before, {result['frames'][1]} after; "
           f"timestamps {'identical' if result['same_timestamps'] else 'DIFFER'}")
     print(f"images: mean absolute difference {result['mean_grey_diff']:.3f} grey levels before encoding "
-          f"(goal <= 1); {result['encoded_grey_diff']:.3f} after each run's libx264 encoding")
+          f"(goal <= 1; {100 * result['changed']:.3f}% of values differ, by at most {result['largest']}); "
+          f"{result['encoded_grey_diff']:.3f} after each run's libx264 encoding")
     print(f"label maps: {100 * result['labels_identical']:.3f}% of pixels identical (goal >= 99.9%)")
     ok = (result["same_timestamps"] and result["frames"][0] == result["frames"][1]
           and result["mean_grey_diff"] <= 1.0 and result["labels_identical"] >= 0.999)
