@@ -481,17 +481,31 @@ class RNNGTrainable:
         logs["loss"] = total.item()
         return total, logs
 
-    def for_cpu_inference(self, model: RNNGNet) -> RNNGNet:
-        """ONNX Runtime for the shallow CNN and the component nets when it is installed: on this
-        2-core CPU it ran them faster than torch on one thread (benchmarks/onnx_vs_torch.py);
-        numba keeps the recurrence, torch the crops and pasting. Same weights, same outputs."""
+    def onnx_parts(self, model: RNNGNet) -> dict:
+        """{name: (module, example input)}: the plain convolutional parts ONNX Runtime can run."""
+        parts = {"cnn": (model.cnn, torch.zeros(1, 3, model.stage1_size, model.stage1_size))}
+        for name, net in model.components.items():
+            size = next(c.size for c in COMPONENTS.values() if c.net == name)
+            parts[name] = (net, torch.zeros((1, 3) + tuple(size)))
+        return parts
+
+    def for_cpu_inference(self, model: RNNGNet, checkpoint) -> RNNGNet:
+        """The shallow CNN and the component nets on ONNX Runtime, from the files exported beside
+        the checkpoint (models.parsers.onnx_runtime): on this 2-core CPU they ran 2-3x faster
+        than torch on one thread (benchmarks/onnx_vs_torch.py); numba keeps the recurrence,
+        torch the crops and pasting. A part without a matching file stays on torch."""
         from models.parsers import onnx_runtime
         if not onnx_runtime.available():
             return model
-        model.cnn = onnx_runtime.OrtModule(model.cnn, torch.zeros(1, 3, model.stage1_size, model.stage1_size))
-        for name, net in list(model.components.items()):
-            size = next(c.size for c in COMPONENTS.values() if c.net == name)
-            model.components[name] = onnx_runtime.OrtModule(net, torch.zeros((1, 3) + tuple(size)))
+        sha = onnx_runtime.digest(checkpoint)
+        for name in self.onnx_parts(model):
+            part = onnx_runtime.load(onnx_runtime.folder(checkpoint) / f"{name}.onnx", sha)
+            if part is None:
+                continue
+            if name == "cnn":
+                model.cnn = part
+            else:
+                model.components[name] = part
         return model
 
     def predict(self, model, batch):

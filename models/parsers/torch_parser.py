@@ -16,7 +16,7 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 class TorchParser(Parser):
-    def __init__(self, trainable, model: torch.nn.Module, device="auto", onnx: bool = True):
+    def __init__(self, trainable, model: torch.nn.Module, device="auto", checkpoint=None, onnx: bool = True):
         self.trainable = trainable
         self.name = trainable.name
         self.device = pick_device(device) if isinstance(device, str) else device
@@ -24,15 +24,15 @@ class TorchParser(Parser):
         model = model.eval().to(self.device)
         if self.fp16:
             model = model.half().to(memory_format=torch.channels_last)
-        elif self.device.type == "cpu" and onnx and hasattr(trainable, "for_cpu_inference"):
-            model = trainable.for_cpu_inference(model)   # ONNX Runtime where it beats torch
+        elif self.device.type == "cpu" and onnx and checkpoint is not None and hasattr(trainable, "for_cpu_inference"):
+            model = trainable.for_cpu_inference(model, checkpoint)   # ONNX Runtime where it beats torch
         self.model = model
 
     @classmethod
     def from_checkpoint(cls, trainable, path, device="auto", onnx: bool = True):
         blob = ckpt.load(path, trainable.name)
         model = ckpt.load_into(trainable.build(blob["config"]), blob)
-        return cls(trainable, model, device, onnx)
+        return cls(trainable, model, device, path, onnx)
 
     @torch.inference_mode()
     def parse(self, crops, five, mesh=None):
