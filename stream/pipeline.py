@@ -1,8 +1,8 @@
 """The per-frame loop: track -> align -> parse (batched over faces) -> smooth -> render.
 
 `FacePipeline.process(frame)` runs one frame through every stage (images, the Gradio page);
-`FacePipeline.run(frames)` does the same for a stream, with tracking, parsing, and smoothing
-plus rendering of consecutive frames overlapping in three threads (mediapipe, torch, numba and
+`FacePipeline.run(frames)` does the same for a stream, with tracking, parsing, smoothing and
+rendering of consecutive frames overlapping in four threads (mediapipe, torch, numba and
 OpenCV release the GIL), so the two cores are both busy.
 """
 import time
@@ -118,16 +118,19 @@ class FacePipeline:
         return self.render(self.parse(self.track(frame)))
 
     def run(self, frames, live: bool = False):
-        """Results for a stream of frames, in order. Three stages overlap, each in its own thread
-        (with decoding, in the source's, and encoding, in the caller's): tracking, then cutting
-        and parsing the crops, then smoothing and rendering here. mediapipe, OpenCV, numba and
-        torch release the GIL, so two cores stay busy. `live` (a camera): one frame waits
+        """Results for a stream of frames, in order. Four stages overlap, each in its own thread
+        (with decoding, in the source's, and encoding, in the caller's): tracking, cutting and
+        parsing the crops, smoothing, and rendering here. Their costs differ by tier and effects
+        (RNN-G's parse, the landmark tier's smoothing, default effects' rendering), so no stage
+        pairing suits all: separate threads let the OS keep both cores busy. mediapipe, OpenCV,
+        numba, ONNX Runtime and torch release the GIL. `live` (a camera): one frame waits
         between stages instead of two, so that a frame is shown sooner after its capture."""
         size = 1 if live else 2
         tracked = in_thread((self.track(f) for f in frames), size, name="track")
         parsed = in_thread((self.parse_crops([r])[0] for r in tracked), size, name="parse")
-        for result in parsed:
-            yield self.render(self.smooth_parse([result])[0])
+        smoothed = in_thread((self.smooth_parse([r])[0] for r in parsed), size, name="smooth")
+        for result in smoothed:
+            yield self.render(result)
 
     def close(self):
         self.tracker.close()
