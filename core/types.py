@@ -61,6 +61,35 @@ class FaceParse:
             self._planes.clear()
         return self._probs
 
+    def class_bounds(self, classes, threshold: float, pad: int = 0):
+        """Slices (ys, xs) of the box around where the summed probability of `classes` exceeds
+        `threshold`, padded; None where it nowhere does. Found in the crop and carried into the
+        frame (a little larger than the part itself when the face is tilted), so that an effect
+        warps only that part back."""
+        if self._probs is not None:
+            mask = sum(self._probs[c] for c in classes) > threshold
+        else:
+            mask = sum(self.crop_probs[c] for c in classes) > threshold
+        rows = np.flatnonzero(mask.any(1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(0))
+        h, w = self.shape
+        if self._probs is not None:
+            y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        else:   # the crop rectangle's corners in the box (+1 pixel: bilinear reaches a neighbour)
+            from core import align
+            corners = np.array([(cols[0] - 1, rows[0] - 1), (cols[-1] + 2, rows[0] - 1),
+                                (cols[0] - 1, rows[-1] + 2), (cols[-1] + 2, rows[-1] + 2)], np.float64)
+            pts = align.transform_points(corners, align.invert(self.face.matrix)) - np.array(self.box[:2])
+            x0, y0 = np.floor(pts.min(0)).astype(int)
+            x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
+        y0, x0 = max(int(y0) - pad, 0), max(int(x0) - pad, 0)
+        y1, x1 = min(int(y1) + pad, h), min(int(x1) + pad, w)
+        if y1 <= y0 or x1 <= x0:
+            return None
+        return slice(y0, y1), slice(x0, x1)
+
     def class_prob(self, classes, sub=None) -> np.ndarray:
         """Summed probability of `classes` over the box, or over its part `sub` ((ys, xs) slices
         in box coordinates): a new float32 array. Warping is linear, so the crop's planes are

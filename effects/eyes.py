@@ -3,7 +3,7 @@
 import numpy as np
 
 from effects.colour import clip, colour_lab, recolour
-from effects.masks import FaceRegion, bounds, feather, points_bounds, polygon, resample
+from effects.masks import FaceRegion, feather, points_bounds, polygon, resample
 from effects.spec import EffectParams
 from core.classes import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
 from models.parsers.landmark_parser import LEFT_EYE_UPPER, RIGHT_EYE_UPPER
@@ -47,10 +47,9 @@ def eyeshadow(region: FaceRegion, p: EffectParams) -> None:
 
 def brows(region: FaceRegion, p: EffectParams) -> None:
     s = region.eye_dist
-    prob = region.prob((LEFT_BROW, RIGHT_BROW))
-    sub = bounds(prob, 0.02, pad=int(0.05 * s) + 2)
+    sub = region.bounds((LEFT_BROW, RIGHT_BROW), 0.02, pad=int(0.05 * s) + 2)
     if sub is None:
         return
-    weight = feather(prob[sub], 0.015 * s) * p.strength
+    weight = feather(region.prob((LEFT_BROW, RIGHT_BROW), sub), 0.015 * s) * p.strength
     recolour(region.box_lab(sub), weight, colour_lab(p.colour), l_pull=0.5, sigma=0.04 * s, chroma=0.8)
     region.mark(weight, sub)

@@ -48,6 +48,10 @@ class FaceRegion:
         """Summed probability of `classes` over the box or its part `sub` (box coordinates)."""
         return self.parse.class_prob(classes, sub)
 
+    def bounds(self, classes, threshold: float, pad: int = 0):
+        """The part of the box (ys, xs) where `classes` exceed `threshold`, padded (or None)."""
+        return self.parse.class_bounds(classes, threshold, pad)
+
     @property
     def box_slice(self):
         ox, oy = self.box_offset

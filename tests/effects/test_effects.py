@@ -313,16 +313,19 @@ def test_overlay_labels_and_legend():
 
 @pytest.mark.parametrize("name", ["astronaut", DARK_HAIR])
 def test_lazy_warp_back_renders_the_same_as_warping_every_class(name):
-    """Effects on a FaceParse that warps back only what they ask for give the image that the
-    fully warped probabilities give (the warp is linear: summing classes first changes nothing)."""
+    """Effects on a FaceParse that warps back only what they ask for, and only the parts they
+    work on, give the image that the fully warped probabilities give, to a grey level or two on
+    a few pixels (the warp is linear; a part warped on its own rounds OpenCV's fixed-point
+    coordinates a little differently)."""
     image, parse = parsed(name)
     spec = ("lipstick=#b0103a:0.7:gloss,hair=#6a2ca0:0.5,smooth=0.4,blush=#e07a7a:0.4,"
             "eyeshadow=#6b4c9a:0.5,brows=#3b2416:0.5,teeth=0.5")
     lazy = FaceParse(parse.face, parse.box, crop_probs=parse.crop_probs)
     eager = render(image, [parse], parse_effects(spec))
     out = render(image, [lazy], parse_effects(spec))
-    assert np.abs(out.astype(int) - eager).max() <= 1
-    assert (out != eager).mean() < 1e-3
+    diff = np.abs(out.astype(int) - eager)
+    assert diff.max() <= 3 and diff.mean() < 0.01
+    assert (diff > 0).mean() < 1e-3
 
 
 def test_lipstick_alone_warps_and_converts_only_around_the_lips(monkeypatch):
