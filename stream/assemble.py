@@ -37,7 +37,8 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
         name, parser = select.most_accurate(device)
         log(f"--model auto picked '{name}' (the most accurate tier here; photos have no frame budget)")
     else:
-        name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device)
+        name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device,
+                                                 prepare=pipeline_threads)
         times = ", ".join(f"{n} {min(ms):.1f} ms (rounds {ms[0]:.1f}, {ms[1]:.1f})" for n, ms in timings.items())
         log(f"--model auto picked '{name}' (per face here, the faster of two rounds: {times}; "
             f"budget {budget_ms:g} ms with {select.MARGIN:.0%} to spare)")
@@ -48,12 +49,17 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
 def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smooth=True,
                    static_images=False, show_labels=False, parser=None, log=print) -> FacePipeline:
     parser = parser or create_parser(model, device, log=log, live=not static_images)
-    one_blas_thread()
-    quick_gil_handover()
-    leave_a_core_to_tracking()
+    pipeline_threads()
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
                         fallback_parser=FallbackParser(device) if parser.needs_mesh else None)
+
+
+def pipeline_threads():
+    """Thread settings for the pipeline (process-wide): see the three functions below."""
+    one_blas_thread()
+    quick_gil_handover()
+    leave_a_core_to_tracking()
 
 
 def leave_a_core_to_tracking():

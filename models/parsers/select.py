@@ -78,15 +78,18 @@ def fits(ms: float, budget_ms: float, margin: float = MARGIN) -> bool:
 
 
 def pick_tier(crops, five, mesh, budget_ms: float = DEFAULT_BUDGET_MS, device: str = "auto",
-              candidates=None, repeats: int = 5, margin: float = MARGIN):
+              candidates=None, repeats: int = 5, margin: float = MARGIN, prepare=None):
     """(name, parser, {name: (round 1 ms, round 2 ms)}) for the first candidate whose faster
     round fits the budget with `margin` to spare, in the given order (default: the real-time
     tiers, most accurate first); the fastest one when none does. Tiers without a checkpoint here
-    are skipped."""
+    are skipped. `prepare()` runs after each parser loads, before it is timed (the pipeline's
+    thread settings: a tier must be timed as it will run)."""
     order = [c for c in candidates if c in registry.available_checkpoints()] if candidates else ranked()
     timings, parsers = {}, {}
     for name in order:
         parser = registry.create_parser(name, device=device)
+        if prepare is not None:
+            prepare()
         parsers[name] = parser
         timings[name] = tuple(time_parser(parser, crops, five, mesh, repeats) for _ in range(2))
         if fits(min(timings[name]), budget_ms, margin):
