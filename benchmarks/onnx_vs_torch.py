@@ -18,7 +18,7 @@ import torch
 
 from benchmarks.common import real_crops
 from models.parsers import onnx_runtime, registry
-from models.parsers.rnng import RNNGTrainable
+from models.parsers.rnng import RNNGNet
 from models.parsers.torch_parser import TorchParser
 
 BATCH = {"eye": 2, "nose": 2, "mouth": 2}   # crops per face: two eyes; nose and mouth with their mirror
@@ -50,8 +50,8 @@ def main(argv=None) -> int:
         return 0
     torch.set_num_threads(1)
     path = registry.tier("rnng").checkpoint
-    plain = TorchParser.from_checkpoint(RNNGTrainable(), path, "cpu", onnx=False)
-    fast = TorchParser.from_checkpoint(RNNGTrainable(), path, "cpu", onnx=True)
+    plain = TorchParser.from_checkpoint("rnng", RNNGNet, path, "cpu", onnx=False)
+    fast = TorchParser.from_checkpoint("rnng", RNNGNet, path, "cpu", onnx=True)
     crops, five = real_crops(1)
     rows = []
     with torch.inference_mode():

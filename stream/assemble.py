@@ -1,4 +1,7 @@
-"""Assembles a FacePipeline from user options; run_live.py and the Gradio page both use it."""
+"""Assembles a FacePipeline from user options; run_live.py and the Gradio page both use it.
+
+torch is imported only when a learned tier is used: the landmark tier runs without it (its
+fallback for detector-only faces, a learned tier, is loaded on the first such face)."""
 import os
 import sys
 from functools import lru_cache
@@ -6,10 +9,8 @@ from functools import lru_cache
 import numpy as np
 
 from core import align
-from core.classes import BACKGROUND, NUM_CLASSES
-from models.parsers.parser import Parser
-
 from models.parsers import registry, select
+from models.parsers.parser import Parser
 from stream.pipeline import FacePipeline
 
 
@@ -36,7 +37,7 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
     elif not live:
         name, parser = select.most_accurate(device)
         log(f"--model auto picked '{name}' (the most accurate tier here; photos have no frame budget)")
-    else:
+    else:  # each tier timed as the pipeline will run it
         name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device,
                                                  prepare=pipeline_threads)
         times = ", ".join(f"{n} {min(ms):.1f} ms (rounds {ms[0]:.1f}, {ms[1]:.1f})" for n, ms in timings.items())
@@ -52,7 +53,7 @@ def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smoot
     pipeline_threads()
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
-                        fallback_parser=FallbackParser(device) if parser.needs_mesh else None)
+                        fallback_parser=fallback_parser(parser, device))
 
 
 def pipeline_threads():
@@ -65,8 +66,8 @@ def pipeline_threads():
 def leave_a_core_to_tracking():
     """The tracking thread keeps a core busy with mediapipe (mesh, person mask) while frames are
     parsed: torch gets the other cores. On 2 cores, two torch threads fought the tracking thread
-    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9). Only when a learned tier
-    has loaded torch: the landmark tier never imports it (start-up 1.7 s, 290 MB)."""
+    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9). Only once a learned tier
+    has loaded torch: the landmark tier never imports it."""
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
@@ -89,37 +90,35 @@ def quick_gil_handover(seconds: float = 0.0002):
     sys.setswitchinterval(min(sys.getswitchinterval(), seconds))
 
 
-class FallbackParser(Parser):
+def fallback_parser(parser, device="auto"):
     """For a tier that needs the face mesh: the most accurate learned real-time tier, to parse
-    the faces that only the detector found (profiles, masks). Loaded at its first face, so that
-    a landmark-tier run without such a face never imports torch; a no-op (all background) when
-    no learned tier can run here."""
-    needs_mesh = False
+    the faces that only the detector found (profiles, masks); None when there is none."""
+    if not parser.needs_mesh:
+        return None
+    available = registry.available_checkpoints()
+    if not any(registry.tier(n).learned for n in select.REAL_TIME_TIERS if n in available):
+        return None
+    return FallbackParser(device)
+
+
+class FallbackParser(Parser):
+    """The best learned real-time tier, picked and loaded on the first face it gets (a face
+    without a mesh is rare), so that a landmark-tier run needs no torch until then."""
+    name = "fallback"
 
     def __init__(self, device="auto"):
         self.device = device
-        self._parser = None
-
-    @property
-    def name(self) -> str:
-        learned = [n for n in select.ranked() if registry.tier(n).trainable is not None]
-        return learned[0] if learned else "none"
 
     def parse(self, crops, five, mesh=None):
-        if self._parser is None:
-            name = self.name
-            if name == "none":
-                out = np.zeros((len(crops), NUM_CLASSES) + crops.shape[1:3], np.float32)
-                out[:, BACKGROUND] = 1.0
-                return out
-            self._parser = _cached_parser(name, self.device)
-            leave_a_core_to_tracking()
-        return self._parser(crops, five, mesh)
+        learned = [n for n in select.ranked() if registry.tier(n).learned]
+        return _cached_parser(learned[0], self.device).parse(crops, five, mesh)
 
 
 @lru_cache(maxsize=4)
 def _cached_parser(name, device):
-    return registry.create_parser(name, device=device)
+    parser = registry.create_parser(name, device=device)
+    leave_a_core_to_tracking()
+    return parser
 
 
 def label_map(result, shape=None) -> np.ndarray:

@@ -96,10 +96,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from models.parsers import registry
     from models.parsers.torch_parser import TorchParser
-    trainable = registry.get_trainable(args.tier)
     path = registry.tier(args.tier).checkpoint
-    parser = TorchParser.from_checkpoint(trainable, path, "cpu", onnx=False)
-    for name, (module, example) in trainable.onnx_parts(parser.model).items():
+    parser = TorchParser.from_checkpoint(args.tier, registry.network_class(args.tier), path, "cpu", onnx=False)
+    for name, (module, example) in parser.model.onnx_parts().items():
         target = folder(path) / f"{name}.onnx"
         export(module, example, target, digest(path))
         print(f"wrote {target}")

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from models.parsers import registry
+from models.parsers import checkpoint, registry
 
 REAL_TIME_TIERS = ("student", "rnng", "landmarks")
 DEFAULT_BUDGET_MS = 12.0  # per face: 30 fps minus the fixed stages (decode, mesh, effects, encode)
@@ -29,14 +29,13 @@ def card(name: str) -> dict:
     """A tier's card: from its checkpoint, or from checkpoints/<name>.json for a tier without
     weights. {} when there is none or it cannot be read."""
     t = registry.tier(name)
-    if t.trainable is None:
+    if not t.learned:
         path = t.checkpoint.with_suffix(".json")
         try:
             blob = json.loads(path.read_text())
         except (OSError, ValueError):
             return {}
         return blob.get("card", {}) if blob.get("tier") == name else {}
-    from models.parsers import checkpoint  # torch: only for the learned tiers
     try:
         return checkpoint.load(t.checkpoint, name)["card"]
     except checkpoint.CheckpointError:

@@ -6,7 +6,7 @@ import torch
 
 from core import align
 from models.parsers import onnx_runtime, registry
-from models.parsers.rnng import RNNGTrainable
+from models.parsers.rnng import RNNGNet
 from models.parsers.torch_parser import TorchParser
 from tests.faces import real_faces, tracked
 
@@ -17,8 +17,8 @@ def rnng_parsers():
     if "rnng" not in registry.available_checkpoints():
         pytest.skip("needs checkpoints/rnng.pt")
     path = registry.tier("rnng").checkpoint
-    return (TorchParser.from_checkpoint(RNNGTrainable(), path, "cpu", onnx=False),
-            TorchParser.from_checkpoint(RNNGTrainable(), path, "cpu", onnx=True))
+    return (TorchParser.from_checkpoint("rnng", RNNGNet, path, "cpu", onnx=False),
+            TorchParser.from_checkpoint("rnng", RNNGNet, path, "cpu", onnx=True))
 
 
 def real_crops():
@@ -57,7 +57,7 @@ def test_rnng_on_onnx_runtime_matches_torch_on_real_crops():
 
 def test_exported_part_runs_like_torch_and_other_weights_are_refused(tmp_path):
     pytest.importorskip("onnx")
-    net = RNNGTrainable().build({}).components["mouth"].eval()
+    net = RNNGNet.from_config({}).components["mouth"].eval()
     x = torch.rand(3, 3, 32, 64)
     onnx_runtime.export(net, x[:1], tmp_path / "mouth.onnx", "abc")
     part = onnx_runtime.load(tmp_path / "mouth.onnx", "abc")
@@ -74,4 +74,4 @@ def test_a_custom_checkpoint_runs_on_torch(tmp_path):
     import shutil
     copy = tmp_path / "rnng.pt"
     shutil.copy(registry.tier("rnng").checkpoint, copy)
-    assert not isinstance(TorchParser.from_checkpoint(RNNGTrainable(), copy, "cpu").model.cnn, onnx_runtime.OrtModule)
+    assert not isinstance(TorchParser.from_checkpoint("rnng", RNNGNet, copy, "cpu").model.cnn, onnx_runtime.OrtModule)
