@@ -25,13 +25,101 @@ class Face:
     source: str = "mesh"              # "mesh" or "detector"
 
 
-@dataclass
 class FaceParse:
-    """A face's parse, warped back into the frame: probabilities over a box of the frame."""
-    face: Face
-    box: tuple                        # (x0, y0, x1, y1) frame pixels
-    probs: np.ndarray                 # (11, y1-y0, x1-x0) float32
-    crop_probs: np.ndarray | None = None  # (11, S, S) in the aligned crop (smoothed)
+    """A face's parse over a box of the frame: probabilities warped back from the aligned crop.
+
+    Built from the crop's probabilities, it warps back only what is asked for: `probs` (all 11
+    planes over the box, for label maps and overlays) on first use, `class_prob` the summed
+    planes of a few classes over the box or a part of it (what each effect needs)."""
+
+    def __init__(self, face: Face, box: tuple, probs: np.ndarray | None = None,
+                 crop_probs: np.ndarray | None = None):
+        if probs is None and crop_probs is None:
+            raise ValueError("FaceParse needs probs or crop_probs")
+        self.face = face
+        self.box = tuple(int(v) for v in box)          # (x0, y0, x1, y1) frame pixels
+        self.crop_probs = crop_probs                    # (11, S, S) in the aligned crop (smoothed)
+        self._probs = probs                             # (11, y1-y0, x1-x0) float32, when warped
+        self._planes: dict = {}
+
+    @property
+    def shape(self) -> tuple:
+        """(height, width) of the box."""
+        x0, y0, x1, y1 = self.box
+        return max(y1 - y0, 0), max(x1 - x0, 0)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(11, y1-y0, x1-x0) float32 over the box: every class (warped on first use)."""
+        if self._probs is None:
+            from core import align
+            h, w = self.shape
+            self._probs = np.zeros((self.crop_probs.shape[0], h, w), np.float32)
+            if h and w:
+                for c, plane in enumerate(self.crop_probs):
+                    self._probs[c] = align.plane_to_box(plane, self.face.matrix, self.box, outside=float(c == 0))
+            self._planes.clear()
+        return self._probs
+
+    def class_bounds(self, classes, threshold: float, pad: int = 0):
+        """Slices (ys, xs) of the box around where the summed probability of `classes` exceeds
+        `threshold`, padded; None where it nowhere does. Found in the crop and carried into the
+        frame (a little larger than the part itself when the face is tilted), so that an effect
+        warps only that part back."""
+        if self._probs is not None:
+            mask = sum(self._probs[c] for c in classes) > threshold
+        else:
+            mask = sum(self.crop_probs[c] for c in classes) > threshold
+        rows = np.flatnonzero(mask.any(1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(0))
+        h, w = self.shape
+        if self._probs is not None:
+            y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        else:   # the crop rectangle's corners in the box (+1 pixel: bilinear reaches a neighbour)
+            from core import align
+            corners = np.array([(cols[0] - 1, rows[0] - 1), (cols[-1] + 2, rows[0] - 1),
+                                (cols[0] - 1, rows[-1] + 2), (cols[-1] + 2, rows[-1] + 2)], np.float64)
+            pts = align.transform_points(corners, align.invert(self.face.matrix)) - np.array(self.box[:2])
+            x0, y0 = np.floor(pts.min(0)).astype(int)
+            x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
+        y0, x0 = max(int(y0) - pad, 0), max(int(x0) - pad, 0)
+        y1, x1 = min(int(y1) + pad, h), min(int(x1) + pad, w)
+        if y1 <= y0 or x1 <= x0:
+            return None
+        return slice(y0, y1), slice(x0, x1)
+
+    def class_prob(self, classes, sub=None) -> np.ndarray:
+        """Summed probability of `classes` over the box, or over its part `sub` ((ys, xs) slices
+        in box coordinates): a new float32 array. Warping is linear, so the crop's planes are
+        summed first and warped once, and only over `sub`."""
+        classes = tuple(classes)
+        if self._probs is not None:
+            view = self._probs if sub is None else self._probs[:, sub[0], sub[1]]
+            out = view[classes[0]].copy()
+            for c in classes[1:]:
+                out += view[c]
+            return out
+        h, w = self.shape
+        ys, xs = sub if sub is not None else (slice(0, h), slice(0, w))
+        ys, xs = slice(*ys.indices(h)[:2]), slice(*xs.indices(w)[:2])
+        key = (classes, ys.start, ys.stop, xs.start, xs.stop)
+        if key not in self._planes:
+            from core import align
+            plane = self.crop_probs[classes[0]]
+            if len(classes) > 1:
+                plane = plane.copy()
+                for c in classes[1:]:
+                    plane += self.crop_probs[c]
+            x0, y0 = self.box[0] + xs.start, self.box[1] + ys.start
+            rect = (x0, y0, x0 + max(xs.stop - xs.start, 0), y0 + max(ys.stop - ys.start, 0))
+            if rect[2] <= rect[0] or rect[3] <= rect[1]:
+                self._planes[key] = np.zeros((rect[3] - rect[1], rect[2] - rect[0]), np.float32)
+            else:  # background (class 0) is 1 outside the crop, every other class 0
+                self._planes[key] = align.plane_to_box(plane, self.face.matrix, rect,
+                                                       outside=float(classes.count(0)))
+        return self._planes[key].copy()
 
 
 @dataclass

@@ -3,7 +3,7 @@
 import numpy as np
 
 from effects.colour import clip, colour_lab, recolour
-from effects.masks import FaceRegion, bounds, class_prob, feather, points_bounds, polygon, resample
+from effects.masks import FaceRegion, feather, points_bounds, polygon, resample
 from effects.spec import EffectParams
 from core.classes import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
 from core.mesh import LEFT_EYE_UPPER, RIGHT_EYE_UPPER
@@ -30,7 +30,7 @@ def eyeshadow(region: FaceRegion, p: EffectParams) -> None:
         # a short wing past the outer corner, up and out along the lid's direction
         out_dir = (lid[0] - lid[-1]) / (np.linalg.norm(lid[0] - lid[-1]) + 1e-6)
         wing = lid[0] + 0.12 * s * out_dir + 0.3 * (top[0] - lid[0])
-        sub = points_bounds(np.vstack([lid, top, wing[None]]), 0.25 * s, region.probs.shape[1:])
+        sub = points_bounds(np.vstack([lid, top, wing[None]]), 0.25 * s, region.box_shape)
         if sub is None:
             continue
         origin = (sub[1].start, sub[0].start)
@@ -39,18 +39,17 @@ def eyeshadow(region: FaceRegion, p: EffectParams) -> None:
         shade = (0.55 * polygon(shape, np.vstack([lid, top[::-1], wing[None]]), origin)
                  + 0.45 * polygon(shape, np.vstack([lid, low[::-1], wing[None]]), origin))
         # never on the eye itself nor on the brow
-        avoid = clip(1.5 * feather(class_prob(region.probs[:, sub[0], sub[1]], AVOID), 0.02 * s), 0.0, 1.0)
+        avoid = clip(1.5 * feather(region.prob(AVOID, sub), 0.02 * s), 0.0, 1.0)
         weight = feather(shade, 0.07 * s) * (1.0 - avoid) * p.strength
-        recolour(region.box_lab()[sub], weight, target, l_pull=0.35, sigma=0.05 * s, chroma=0.8)
+        recolour(region.box_lab(sub), weight, target, l_pull=0.35, sigma=0.05 * s, chroma=0.8)
         region.mark(weight, sub)
 
 
 def brows(region: FaceRegion, p: EffectParams) -> None:
     s = region.eye_dist
-    prob = class_prob(region.probs, (LEFT_BROW, RIGHT_BROW))
-    sub = bounds(prob, 0.02, pad=int(0.05 * s) + 2)
+    sub = region.bounds((LEFT_BROW, RIGHT_BROW), 0.02, pad=int(0.05 * s) + 2)
     if sub is None:
         return
-    weight = feather(prob[sub], 0.015 * s) * p.strength
-    recolour(region.box_lab()[sub], weight, colour_lab(p.colour), l_pull=0.5, sigma=0.04 * s, chroma=0.8)
+    weight = feather(region.prob((LEFT_BROW, RIGHT_BROW), sub), 0.015 * s) * p.strength
+    recolour(region.box_lab(sub), weight, colour_lab(p.colour), l_pull=0.5, sigma=0.04 * s, chroma=0.8)
     region.mark(weight, sub)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from effects.colour import blur, clip, colour_lab, recolour
-from effects.masks import FaceRegion, bounds, class_prob, feather
+from effects.masks import FaceRegion, feather
 from effects.spec import EffectParams
 from core.classes import LOWER_LIP, UPPER_LIP
 
@@ -11,12 +11,11 @@ L_PULL = 0.8   # how far the lips' local lightness moves toward the lipstick's
 
 def apply(region: FaceRegion, p: EffectParams) -> None:
     s = region.eye_dist
-    lips = class_prob(region.probs, (UPPER_LIP, LOWER_LIP))
-    sub = bounds(lips, 0.02, pad=int(0.1 * s) + 2)
+    sub = region.bounds((UPPER_LIP, LOWER_LIP), 0.02, pad=int(0.1 * s) + 2)
     if sub is None:
         return
-    mask = feather(lips[sub], 0.02 * s)
-    lab = region.box_lab()[sub]
+    mask = feather(region.prob((UPPER_LIP, LOWER_LIP), sub), 0.02 * s)
+    lab = region.box_lab(sub)
     original_l = lab[..., 0].copy()
     weight = mask * p.strength
     recolour(lab, weight, colour_lab(p.colour), L_PULL, sigma=0.06 * s)

@@ -14,33 +14,73 @@ from core.align import CROP_SIZE, TEMPLATE
 
 @dataclass
 class FaceRegion:
-    """One face's working region of the frame, converted to Lab once; effects edit `lab` in place.
-    Rows below `lab_rows` (the hair's extension below the box) are converted on demand."""
-    lab: np.ndarray        # (h, w, 3) float32 Lab of the region (valid above lab_rows)
+    """One face's working region of the frame. Both its Lab colours and its probabilities are
+    made on demand, for the parts the effects ask for: lipstick alone converts and warps the
+    lips' box, not the face's. Effects edit `lab` in place (after box_lab/ensure_lab) and mark
+    what they changed; render writes only those pixels back."""
+    rgb: np.ndarray        # (h, w, 3) uint8 view of the region in the frame
     origin: tuple          # (x, y) of the region's top-left corner in the frame
     box_offset: tuple      # (x, y) of the parse box inside the region
-    probs: np.ndarray      # (11, bh, bw) the parse's probabilities over its box (or the face's part of it)
-    mesh: np.ndarray | None  # (478, 2) in the coordinates of `probs`, or None
+    parse: object          # core.types.FaceParse: probabilities over its box, warped on demand
+    mesh: np.ndarray | None  # (478, 2) in box coordinates, or None
     matrix: np.ndarray     # (2, 3) frame -> aligned crop
     eye_dist: float        # pixels between the eye centres in the frame: the face's scale
-    touched: np.ndarray    # (h, w) bool: pixels some effect changed
-    rgb: np.ndarray | None = None  # (h, w, 3) uint8 of the region, for the rows converted later
-    lab_rows: int | None = None    # rows of `lab` converted so far (None: all)
+    lab: np.ndarray = None      # (h, w, 3) float32 Lab, valid where `converted`
+    touched: np.ndarray = None  # (h, w) bool: pixels some effect changed
+    converted: np.ndarray = None  # (h, w) bool: pixels of `lab` converted so far
 
-    def ensure_lab(self, rows: int) -> None:
-        """Convert the region's rows up to `rows` to Lab, if not done yet."""
-        if self.lab_rows is not None and rows > self.lab_rows:
-            self.lab[self.lab_rows:rows] = rgb_to_lab(self.rgb[self.lab_rows:rows])
-            self.lab_rows = rows
+    def __post_init__(self):
+        h, w = self.rgb.shape[:2]
+        self.lab = np.empty((h, w, 3), np.float32)   # allocated, filled only where asked
+        self.touched = np.zeros((h, w), bool)
+        self.converted = np.zeros((h, w), bool)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(11, bh, bw) every class over the box (warps them all: prefer prob())."""
+        return self.parse.probs
+
+    @property
+    def box_shape(self) -> tuple:
+        return self.parse.shape
+
+    def prob(self, classes, sub=None) -> np.ndarray:
+        """Summed probability of `classes` over the box or its part `sub` (box coordinates)."""
+        return self.parse.class_prob(classes, sub)
+
+    def bounds(self, classes, threshold: float, pad: int = 0):
+        """The part of the box (ys, xs) where `classes` exceed `threshold`, padded (or None)."""
+        return self.parse.class_bounds(classes, threshold, pad)
 
     @property
     def box_slice(self):
         ox, oy = self.box_offset
-        h, w = self.probs.shape[1:]
+        h, w = self.box_shape
         return slice(oy, oy + h), slice(ox, ox + w)
 
-    def box_lab(self):
-        return self.lab[self.box_slice]
+    def lab_at(self, ys: slice, xs: slice) -> np.ndarray:
+        """The Lab view of region[ys, xs], converted from RGB where not done yet."""
+        todo = ~self.converted[ys, xs]
+        if todo.any():
+            lab = self.lab[ys, xs]
+            if todo.all():
+                lab[...] = rgb_to_lab(self.rgb[ys, xs])
+            else:
+                np.copyto(lab, rgb_to_lab(self.rgb[ys, xs]), where=todo[..., None])
+            self.converted[ys, xs] = True
+        return self.lab[ys, xs]
+
+    def ensure_lab(self, rows: int) -> None:
+        """Convert the region's rows above `rows` (all columns) to Lab, if not done yet."""
+        self.lab_at(slice(0, rows), slice(None))
+
+    def box_lab(self, sub=None) -> np.ndarray:
+        """Lab of the box, or of its part `sub` ((ys, xs) in box coordinates), converted."""
+        ys, xs = self.box_slice
+        if sub is not None:
+            ys = slice(ys.start + sub[0].start, ys.start + sub[0].stop)
+            xs = slice(xs.start + sub[1].start, xs.start + sub[1].stop)
+        return self.lab_at(ys, xs)
 
     def mark(self, weight: np.ndarray, sub) -> None:
         """Record which pixels of the box sub-region `sub` an effect changed."""
@@ -58,13 +98,6 @@ def face_scale(matrix: np.ndarray) -> float:
 
 def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     return mask if sigma < 0.3 else gaussian(mask, sigma, cv2.BORDER_CONSTANT)
-
-
-def class_prob(probs: np.ndarray, classes) -> np.ndarray:
-    out = probs[classes[0]].copy()
-    for c in classes[1:]:
-        out += probs[c]
-    return out
 
 
 def bounds(mask: np.ndarray, threshold: float = 0.01, pad: int = 0):

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from effects.colour import clip
-from effects.masks import FaceRegion, bounds, class_prob, feather
+from effects.masks import FaceRegion, feather
 from effects.spec import EffectParams
 from core.classes import NOSE, SKIN
 
@@ -15,13 +15,12 @@ KEEP = 0.15         # even at full strength some pore texture stays: skin, not p
 
 def apply(region: FaceRegion, p: EffectParams) -> None:
     s = region.eye_dist
-    skin = class_prob(region.probs, (SKIN, NOSE))
-    sub = bounds(skin, 0.5, pad=2)
+    sub = region.bounds((SKIN, NOSE), 0.5, pad=2)
     if sub is None:
         return
     # only well inside the skin: the soft edge stops short of eyes, lips and the hairline
-    mask = clip((feather(skin[sub], 0.02 * s) - 0.5) * 2.5, 0.0, 1.0)
-    lab = region.box_lab()[sub]
+    mask = clip((feather(region.prob((SKIN, NOSE), sub), 0.02 * s) - 0.5) * 2.5, 0.0, 1.0)
+    lab = region.box_lab(sub)
     radius = max(2, int(round(0.07 * s)))
     smooth = guided_filter(np.ascontiguousarray(lab[..., 0]), lab, radius, EPS, max(1, round(radius / 3)))
     weight = mask * (p.strength * (1.0 - KEEP))

@@ -6,6 +6,7 @@ torch's thread count is process-wide, so it changes only when the caller asks (l
 run_live.py, demo.py and the benchmarks); the Python API (faceparse.py) leaves it alone."""
 import logging
 import os
+import sys
 from functools import lru_cache
 
 import numpy as np
@@ -33,36 +34,73 @@ def warmup_batch():
 
 
 def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = select.DEFAULT_BUDGET_MS,
-                  log=_log.info, leave_a_core: bool = False):
-    """A Parser for a tier name, or for "auto" the tier that fits the time budget here.
-    leave_a_core: set torch's threads for the pipeline (leave_a_core_to_tracking) when torch is used."""
-    if model != "auto" and not registry.tier(model).learned:
-        return registry.create_parser(model, device=device)
+                  log=_log.info, leave_a_core: bool = False, live: bool = True):
+    """A Parser for a tier name, or for "auto": live, the most accurate tier that fits the time
+    budget here (it says what it measured); for photos, the most accurate tier.
+    leave_a_core: apply the pipeline's process-wide thread settings (pipeline_threads) first."""
     if leave_a_core:
-        leave_a_core_to_tracking()  # before "auto" times the tiers: as the pipeline will run them
+        pipeline_threads()  # before "auto" times the tiers: as the pipeline will run them
     if model != "auto":
-        return registry.create_parser(model, device=device)
-    name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device)
-    times = ", ".join(f"{n} {ms:.1f} ms" for n, ms in timings.items())
-    log(f"--model auto picked '{name}' (per face here: {times}; budget {budget_ms:g} ms)")
+        parser = registry.create_parser(model, device=device)
+    elif not live:
+        name, parser = select.most_accurate(device)
+        log(f"--model auto picked '{name}' (the most accurate tier here; photos have no frame budget)")
+    else:  # each tier timed as the pipeline will run it
+        name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device,
+                                                 prepare=pipeline_threads if leave_a_core else None)
+        times = ", ".join(f"{n} {min(ms):.1f} ms (rounds {ms[0]:.1f}, {ms[1]:.1f})" for n, ms in timings.items())
+        log(f"--model auto picked '{name}' (per face here, the faster of two rounds: {times}; "
+            f"budget {budget_ms:g} ms with {select.MARGIN:.0%} to spare)")
+    if leave_a_core:
+        leave_a_core_to_tracking()   # the tier is loaded now: torch may have come in
     return parser
 
 
 def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smooth=True,
                    static_images=False, show_labels=False, parser=None, log=_log.info,
                    leave_a_core: bool = False) -> FacePipeline:
-    parser = parser or create_parser(model, device, log=log, leave_a_core=leave_a_core)
+    """leave_a_core: the pipeline's process-wide thread settings (pipeline_threads), which
+    run_live.py, demo.py and the benchmarks ask for; the Python API leaves them alone."""
+    parser = parser or create_parser(model, device, log=log, leave_a_core=leave_a_core, live=not static_images)
+    if leave_a_core:
+        pipeline_threads()
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
                         fallback_parser=fallback_parser(parser, device, leave_a_core))
 
 
+def pipeline_threads():
+    """Thread settings for the pipeline (process-wide): see the three functions below."""
+    one_blas_thread()
+    quick_gil_handover()
+    leave_a_core_to_tracking()
+
+
 def leave_a_core_to_tracking():
     """The tracking thread keeps a core busy with mediapipe (mesh, person mask) while frames are
     parsed: torch gets the other cores. On 2 cores, two torch threads fought the tracking thread
-    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9). Process-wide: only on request."""
-    import torch
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    (RNN-G pipeline 24.5-26.1 fps; with one torch thread 27.7-28.9). Only once a learned tier
+    has loaded torch: the landmark tier never imports it."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
+def one_blas_thread():
+    """numpy's OpenBLAS on one thread: the pipeline runs its own stages in parallel, and after
+    each small threaded call (a 3x3 inverse, a colour-model matmul) OpenBLAS's idle threads spin
+    in sched_yield: on a landmark-tier run 1.1 million involuntary context switches and 4.5 s of
+    system time on a 448-frame clip (1.2 s, 13 thousand, on one thread)."""
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1, user_api="blas")
+
+
+def quick_gil_handover(seconds: float = 0.0002):
+    """The pipeline's stage threads make many short OpenCV/numpy calls, each releasing the GIL
+    and taking it back; with Python's default 5 ms switch interval a thread coming back waits
+    up to that long behind another stage's Python code. 0.2 ms: the landmark tier's run on a
+    talking-head clip took 14% less wall time (0.5 ms: 10% less)."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), seconds))
 
 
 def fallback_parser(parser, device="auto", leave_a_core: bool = False):
@@ -92,9 +130,10 @@ class FallbackParser(Parser):
 
 @lru_cache(maxsize=4)
 def _cached_parser(name, device, leave_a_core=False):
+    parser = registry.create_parser(name, device=device)
     if leave_a_core:
         leave_a_core_to_tracking()
-    return registry.create_parser(name, device=device)
+    return parser
 
 
 def label_map(result, shape=None) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The per-frame loop: track -> align -> parse (batched over faces) -> smooth -> render.
 
 `FacePipeline.process(frame)` runs one frame through every stage (images, the Gradio page);
-`FacePipeline.run(frames)` does the same for a stream, with tracking of the next frame
-overlapping parsing and rendering of the current one in another thread (mediapipe, torch and
+`FacePipeline.run(frames)` does the same for a stream, with tracking, parsing, smoothing and
+rendering of consecutive frames overlapping in four threads (mediapipe, torch, numba and
 OpenCV release the GIL), so the two cores are both busy.
 """
 import time
@@ -49,6 +49,11 @@ class FacePipeline:
 
     def parse_batch(self, results: list[FrameResult]) -> list[FrameResult]:
         """Parse the faces of several frames in one batched call (folders of images)."""
+        return self.smooth_parse(self.parse_crops(results))
+
+    def parse_crops(self, results: list[FrameResult]) -> list[FrameResult]:
+        """Cut each face's aligned crop and parse them all in one batch; the crops and their raw
+        probabilities wait in `r.faces` as (face, crop, probs) for smooth_parse."""
         t0 = time.perf_counter()
         faces = [(r, f) for r in results for f in r.faces]
         if faces:
@@ -60,19 +65,33 @@ class FacePipeline:
             for p, (r, f) in zip(probs, faces):
                 if r.person_mask is not None:
                     keep_inside(p, align.warp_crop(r.person_mask, f.matrix))
-        t1 = time.perf_counter()
-        if faces and self.prob_smoother is not None:
-            probs = self.prob_smoother([f.id for _, f in faces], probs, crops)
-        t2 = time.perf_counter()
         for r in results:
             r.faces = []
-        for (r, f), p in zip(faces, probs if faces else []):
-            box, frame_probs = align.probs_to_frame(p, f.matrix, r.frame.image.shape[:2])
-            r.faces.append(FaceParse(f, box, frame_probs, crop_probs=p))
-        t3 = time.perf_counter()
+        for i, (r, f) in enumerate(faces):
+            r.faces.append((f, crops[i], probs[i]))
+        t1 = time.perf_counter()
         for r in results:  # batch time shared out over its frames
-            r.timings.update(parse=(t1 - t0) / len(results), warp_back=(t3 - t2) / len(results),
-                             smoothing=r.timings.get("smoothing", 0) + (t2 - t1) / len(results))
+            r.timings["parse"] = (t1 - t0) / len(results)
+        return results
+
+    def smooth_parse(self, results: list[FrameResult]) -> list[FrameResult]:
+        """Smooth the raw probabilities per face id (in frame order) and turn them into
+        FaceParses, which warp back into the frame only what the effects or label maps use."""
+        t0 = time.perf_counter()
+        raw = [(r, item) for r in results for item in r.faces]
+        if raw and self.prob_smoother is not None:
+            probs = self.prob_smoother([f.id for _, (f, _, _) in raw], np.stack([p for _, (_, _, p) in raw]),
+                                       np.stack([c for _, (_, c, _) in raw]))
+        else:
+            probs = [p for _, (_, _, p) in raw]
+        for r in results:
+            r.faces = []
+        for (r, (f, _, _)), p in zip(raw, probs):
+            r.faces.append(FaceParse(f, align.crop_box_in_frame(f.matrix, r.frame.image.shape[:2]), crop_probs=p))
+        t1 = time.perf_counter()
+        for r in results:
+            r.timings["smoothing"] = r.timings.get("smoothing", 0) + (t1 - t0) / len(results)
+            r.timings["warp_back"] = 0.0   # done on demand, inside the effects (counted there)
         return results
 
     def _parse_crops(self, crops, five, mesh):
@@ -98,10 +117,20 @@ class FacePipeline:
     def process(self, frame: Frame) -> FrameResult:
         return self.render(self.parse(self.track(frame)))
 
-    def run(self, frames):
-        """Results for a stream of frames, in order; tracking runs one frame ahead in a thread."""
-        for result in in_thread(self.track(f) for f in frames):
-            yield self.render(self.parse(result))
+    def run(self, frames, live: bool = False):
+        """Results for a stream of frames, in order. Four stages overlap, each in its own thread
+        (with decoding, in the source's, and encoding, in the caller's): tracking, cutting and
+        parsing the crops, smoothing, and rendering here. Their costs differ by tier and effects
+        (RNN-G's parse, the landmark tier's smoothing, default effects' rendering), so no stage
+        pairing suits all: separate threads let the OS keep both cores busy. mediapipe, OpenCV,
+        numba, ONNX Runtime and torch release the GIL. `live` (a camera): one frame waits
+        between stages instead of two, so that a frame is shown sooner after its capture."""
+        size = 1 if live else 2
+        tracked = in_thread((self.track(f) for f in frames), size, name="track")
+        parsed = in_thread((self.parse_crops([r])[0] for r in tracked), size, name="parse")
+        smoothed = in_thread((self.smooth_parse([r])[0] for r in parsed), size, name="smooth")
+        for result in smoothed:
+            yield self.render(result)
 
     def close(self):
         self.tracker.close()

@@ -3,7 +3,7 @@ steady) and motion-compensated, confidence-adaptive blending of the per-class pr
 in the aligned crop."""
 import math
 
-import numba
+import cv2
 import numpy as np
 
 from core import align
@@ -103,36 +103,20 @@ class ProbabilitySmoother:
         return out
 
 
-@numba.njit(cache=True, fastmath=True)
 def _pull_and_blend(p, prev, sample_map, a_min, gain, out):
-    """out = q + a * (p - q), q = `prev` sampled bilinearly at `sample_map` (H, W, 2),
-    a = min(1, a_min + gain * max_c |p - q|). One class plane at a time, so that the loops
-    stream through memory: 1.7 ms for 11 x 256 x 256 against 5.8 ms for cv2.remap on the
-    interleaved planes plus numpy."""
-    n_cls, h, w = p.shape
-    x0, y0 = np.empty((h, w), np.int32), np.empty((h, w), np.int32)
-    fx, fy = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
-    for y in range(h):
-        for x in range(w):
-            sx = min(max(sample_map[y, x, 0], 0.0), w - 1.0)  # border: replicate
-            sy = min(max(sample_map[y, x, 1], 0.0), h - 1.0)
-            ix, iy = min(int(sx), w - 2), min(int(sy), h - 2)
-            x0[y, x], y0[y, x], fx[y, x], fy[y, x] = ix, iy, sx - ix, sy - iy
-    a = np.zeros((h, w), np.float32)
-    for c in range(n_cls):
-        pc = prev[c]
-        for y in range(h):
-            for x in range(w):
-                ix, iy, u, v = x0[y, x], y0[y, x], fx[y, x], fy[y, x]
-                top = pc[iy, ix] + u * (pc[iy, ix + 1] - pc[iy, ix])
-                bottom = pc[iy + 1, ix] + u * (pc[iy + 1, ix + 1] - pc[iy + 1, ix])
-                q = top + v * (bottom - top)
-                out[c, y, x] = q
-                a[y, x] = max(a[y, x], abs(p[c, y, x] - q))
-    for y in range(h):
-        for x in range(w):
-            a[y, x] = min(1.0, a_min + gain * a[y, x])
-    for c in range(n_cls):
-        for y in range(h):
-            for x in range(w):
-                out[c, y, x] += a[y, x] * (p[c, y, x] - out[c, y, x])
+    """out = q + a * (p - q), q = `prev` sampled bilinearly at `sample_map` (H, W, 2) (border:
+    replicate), a = min(1, a_min + gain * max_c |p - q|). One contiguous class plane at a time
+    through OpenCV, with the map converted to fixed point once for all planes: about as fast as
+    the numba kernel it replaced (1.7 ms for 11 x 256 x 256), without loading numba and its
+    compiler into the landmark tier's process (120 MB). OpenCV weighs the four neighbours in
+    1/32 pixel steps; the exact kernel differed from this by 1e-4 on average."""
+    map1, map2 = cv2.convertMaps(sample_map, None, cv2.CV_16SC2)
+    a = None
+    for c in range(p.shape[0]):
+        q = cv2.remap(prev[c], map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out[c] = q
+        diff = cv2.absdiff(p[c], q)
+        a = diff if a is None else cv2.max(a, diff, dst=a)
+    a = np.minimum(a * gain + a_min, 1.0, out=a)
+    for c in range(p.shape[0]):
+        out[c] += a * (p[c] - out[c])

@@ -89,7 +89,7 @@ def process_video(source, pipeline, output=None, labels=None, frames=None, on_fr
                                            ("labels", video_io.LabelVideoWriter, labels)) if path is not None}
         clock = _LiveClock(source.fps) if live else None
         total = None if live else (source.n_frames or None)
-        with contextlib.closing(pipeline.run(source if frames is None else frames)) as results, \
+        with contextlib.closing(pipeline.run(source if frames is None else frames, live=live)) as results, \
                 tqdm(total=total, unit="frame", desc=name or getattr(source, "path", Path("")).name,
                      disable=live or not progress) as bar:
             for result in results:

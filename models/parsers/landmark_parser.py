@@ -35,13 +35,23 @@ def _fill(mask, pts, value):
     cv2.fillPoly(mask, [np.round(pts * 4).astype(np.int32)], value, lineType=cv2.LINE_8, shift=2)
 
 
+def _along(size: int, origin: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """(size, size): each pixel's offset from `origin` projected on `direction` (x, y)."""
+    xs = np.arange(size, dtype=np.float64)[None, :] - origin[0]
+    ys = np.arange(size, dtype=np.float64)[:, None] - origin[1]
+    return xs * direction[0] + ys * direction[1]
+
+
 def _colour_distance(lab: np.ndarray, samples: np.ndarray) -> np.ndarray:
     """Mahalanobis distance of every pixel to the Gaussian colour model of `samples`."""
     mean = samples.mean(0)
     cov = np.cov(samples.T) + np.eye(3) * 4.0
-    whiten = np.linalg.cholesky(np.linalg.inv(cov)).astype(np.float32)
-    z = (lab.reshape(-1, 3) - mean.astype(np.float32)) @ whiten
-    return np.sqrt((z * z).sum(1)).reshape(lab.shape[:2])
+    whiten = np.linalg.cholesky(np.linalg.inv(cov))
+    # z = (lab - mean) @ whiten as one per-pixel 3x4 affine map in OpenCV: numpy's matmul
+    # here woke OpenBLAS's threads, whose spin-waiting cost more system time than the work
+    affine = np.hstack([whiten.T, -(whiten.T @ mean)[:, None]]).astype(np.float32)
+    z = cv2.transform(lab, affine)
+    return cv2.magnitude(cv2.magnitude(z[..., 0], z[..., 1]), z[..., 2])
 
 
 class LandmarkParser(Parser):
@@ -67,11 +77,15 @@ class LandmarkParser(Parser):
         return out
 
     def _soften(self, label: np.ndarray) -> np.ndarray:
-        onehot = (label[None] == np.arange(NUM_CLASSES)[:, None, None]).astype(np.float32)
-        if self.blur_sigma > 0:
-            k = int(self.blur_sigma * 3) * 2 + 1
-            onehot = np.stack([cv2.GaussianBlur(c, (k, k), self.blur_sigma) for c in onehot])
-        return onehot / onehot.sum(0, keepdims=True)
+        """One-hot labels blurred into probabilities. Only the classes present are blurred (the
+        others stay 0); the blurred planes of a partition still sum to 1 (a normalised kernel,
+        reflected border), so no division is needed."""
+        out = np.zeros((NUM_CLASSES,) + label.shape, np.float32)
+        k = int(self.blur_sigma * 3) * 2 + 1
+        for c in np.flatnonzero(np.bincount(label.ravel(), minlength=NUM_CLASSES)):
+            plane = (label == c).astype(np.float32)
+            out[c] = cv2.GaussianBlur(plane, (k, k), self.blur_sigma) if self.blur_sigma > 0 else plane
+        return out
 
     def label_map(self, crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
         """(S, S) class ids for one aligned crop and its mesh in crop pixels."""
@@ -120,8 +134,7 @@ class LandmarkParser(Parser):
         skin_pts = np.clip(np.round(m[list(LEFT_CHEEK_PTS + RIGHT_CHEEK_PTS + FOREHEAD_PTS)]).astype(int), 0, size - 1)
         skin_like = _colour_distance(lab, lab[skin_pts[:, 1], skin_pts[:, 0]]) < 3.0
 
-        pix = np.stack(np.mgrid[0:size, 0:size][::-1], -1).astype(np.float32)  # (x, y) per pixel
-        above_brows = ((pix - m[9]) @ up) > 0
+        above_brows = _along(size, m[9], up) > 0
         label = np.zeros((size, size), np.uint8)
         label[inner] = SKIN
         # forehead band: skin where it looks like skin, hair (bangs) where it does not
@@ -133,15 +146,15 @@ class LandmarkParser(Parser):
         # those that are not skin-coloured (ears are background for us); below the mouth only
         # hair-coloured ones beside the face and connected to the hair above (not clothes)
         outside = ~face
-        above_mouth = ((pix - m[13]) @ up) > 0
+        above_mouth = _along(size, m[13], up) > 0
         hair = person & outside & (above_brows | (above_mouth & ~skin_like))
-        seed = person & outside & (((pix - m[10]) @ up) > 0.05 * size)
+        seed = person & outside & (_along(size, m[10], up) > 0.05 * size)
         if seed.sum() > 30:
             side = np.array([up[1], -up[0]])
             half_width = np.linalg.norm(m[454] - m[234]) / 2
-            lateral = np.abs((pix - m[152]) @ side)
+            lateral = np.abs(_along(size, m[152], side))
             beside = (lateral > 0.6 * half_width) & (lateral < 1.3 * half_width)
-            beside &= ((pix - m[152]) @ up) > -0.2 * size
+            beside &= _along(size, m[152], up) > -0.2 * size
             long_hair = person & outside & ~above_mouth & beside & ~skin_like
             long_hair &= _colour_distance(lab, lab[seed]) < 3.0
             _, comp = cv2.connectedComponents((hair | long_hair).astype(np.uint8), connectivity=8)

@@ -334,6 +334,33 @@ class RNNGNet(TierNet):
             return probs
         return self.compose(probs, self.crops(self.normalise(image), five))
 
+    def onnx_parts(self) -> dict:
+        """{name: (module, example input)}: the plain convolutional parts ONNX Runtime can run."""
+        parts = {"cnn": (self.cnn, torch.zeros(1, 3, self.stage1_size, self.stage1_size))}
+        for name, net in self.components.items():
+            size = next(c.size for c in COMPONENTS.values() if c.net == name)
+            parts[name] = (net, torch.zeros((1, 3) + tuple(size)))
+        return parts
+
+    def for_cpu_inference(self, checkpoint) -> "RNNGNet":
+        """The shallow CNN and the component nets on ONNX Runtime, from the files exported beside
+        the checkpoint (models.parsers.onnx_runtime): on this 2-core CPU they ran about 2x faster
+        than torch on one thread (benchmarks/onnx_vs_torch.py); numba keeps the recurrence,
+        torch the crops and pasting. A part without a matching file stays on torch."""
+        from models.parsers import onnx_runtime
+        if not onnx_runtime.available():
+            return self
+        sha = onnx_runtime.digest(checkpoint)
+        for name in self.onnx_parts():
+            part = onnx_runtime.load(onnx_runtime.folder(checkpoint) / f"{name}.onnx", sha)
+            if part is None:
+                continue
+            if name == "cnn":
+                self.cnn = part
+            else:
+                self.components[name] = part
+        return self
+
     def predict(self, batch: dict) -> torch.Tensor:
         backend = "numba" if batch["image"].device.type == "cpu" else "torch"
         return self(batch["image"], batch.get("five"), backend)

@@ -58,7 +58,7 @@ def test_damaged_video_finishes_with_the_source_timing(clean_clip, tmp_path, cap
 
 def test_ctrl_c_by_a_real_signal_leaves_a_playable_partial_file(tmp_path):
     from skimage import data
-    clip = write_test_video(tmp_path / "long.mp4", data.astronaut(), n_frames=600, size=(192, 144), audio=True)
+    clip = write_test_video(tmp_path / "long.mp4", data.astronaut(), n_frames=1200, size=(320, 240), audio=True)
     out = tmp_path / "out.mp4"
     child = subprocess.Popen([sys.executable, "run_live.py", "--input", str(clip), "--output", str(out),
                               "--model", "landmarks"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

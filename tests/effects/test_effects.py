@@ -320,3 +320,59 @@ def test_overlay_labels_and_legend():
         assert (np.abs(legend.astype(int) - PALETTE[c]).sum(axis=2) == 0).any()
     html = legend_html()
     assert all(name in html for name in CLASS_NAMES)
+
+
+# ------------------------------------------------------------------------- one lazy pass per face
+
+@pytest.mark.parametrize("name", ["astronaut", DARK_HAIR])
+def test_lazy_warp_back_renders_the_same_as_warping_every_class(name):
+    """Effects on a FaceParse that warps back only what they ask for, and only the parts they
+    work on, give the image that the fully warped probabilities give, to a grey level or two on
+    a few pixels (the warp is linear; a part warped on its own rounds OpenCV's fixed-point
+    coordinates a little differently)."""
+    image, parse = parsed(name)
+    spec = ("lipstick=#b0103a:0.7:gloss,hair=#6a2ca0:0.5,smooth=0.4,blush=#e07a7a:0.4,"
+            "eyeshadow=#6b4c9a:0.5,brows=#3b2416:0.5,teeth=0.5")
+    lazy = FaceParse(parse.face, parse.box, crop_probs=parse.crop_probs)
+    eager = render(image, [parse], parse_effects(spec))
+    out = render(image, [lazy], parse_effects(spec))
+    diff = np.abs(out.astype(int) - eager)
+    assert diff.max() <= 3 and diff.mean() < 0.01
+    assert (diff > 0).mean() < 1e-3
+
+
+def test_lipstick_alone_warps_and_converts_only_around_the_lips(monkeypatch):
+    import sys
+    image, parse = parsed("astronaut")
+    lazy = FaceParse(parse.face, parse.box, crop_probs=parse.crop_probs)
+    render_module = sys.modules["effects.render"]   # (the package exports the function `render`)
+    regions = []
+    original = render_module.FaceRegion
+
+    def keep(*args, **kwargs):
+        regions.append(original(*args, **kwargs))
+        return regions[-1]
+    monkeypatch.setattr(render_module, "FaceRegion", keep)
+    out = render(image, [lazy], parse_effects("lipstick=#b0103a:0.7"))
+    assert not np.array_equal(out, image)
+    assert lazy._probs is None              # the 11 planes were never warped over the whole box
+    converted = regions[0].converted.mean()
+    assert 0 < converted < 0.15             # Lab only around the lips, not the face's box
+    lips = frame_mask(parse, (UPPER_LIP, LOWER_LIP), 0.5, image.shape)
+    changed = (out != image).any(-1)
+    assert changed[lips].mean() > 0.9 and changed[~lips].mean() < 0.01
+
+
+def test_face_parse_class_prob_matches_the_full_warp():
+    image, parse = parsed("astronaut")
+    lazy = FaceParse(parse.face, parse.box, crop_probs=parse.crop_probs)
+    sub = (slice(40, 120), slice(30, 150))
+    for classes in ((SKIN,), (UPPER_LIP, LOWER_LIP), (0,), (0, HAIR)):
+        full = sum(parse.probs[c] for c in classes)
+        assert np.allclose(lazy.class_prob(classes), full, atol=1e-5)
+        # a part of the box is warped on its own: OpenCV's fixed-point coordinates (1/32 pixel
+        # interpolation steps) round a little differently from another origin
+        part = lazy.class_prob(classes, sub)
+        assert part.shape == full[sub].shape
+        assert np.abs(part - full[sub]).max() < 0.05 and np.abs(part - full[sub]).mean() < 1e-3
+    assert np.allclose(lazy.probs, parse.probs, atol=1e-6)

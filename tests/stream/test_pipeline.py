@@ -39,3 +39,29 @@ def test_face_only_the_detector_finds_is_parsed_by_the_learned_tier(shared_dir):
     assert len(result.faces) == 1 and result.faces[0].face.mesh is None
     label = result.faces[0].crop_probs.argmax(0)
     assert (label == SKIN).mean() > 0.05 and (label != BACKGROUND).mean() > 0.2
+
+
+def test_landmark_tier_pipeline_never_imports_torch():
+    """The landmark tier's whole path (build, track, parse, smooth, effects, label maps, the
+    --model auto card of the tier) runs without torch: start-up and memory."""
+    import subprocess
+    import sys
+    code = """
+import sys
+import effects
+from stream import assemble
+from stream.capture import VideoFileSource
+from models.parsers import select
+pipeline = assemble.build_pipeline(model="landmarks", effects=effects.parse_effects(effects.DEFAULT_EFFECTS))
+with VideoFileSource("assets/demo.mp4") as src:
+    for i, r in enumerate(pipeline.run(src)):
+        assemble.label_map(r)
+        if i == 8:
+            break
+pipeline.close()
+assert select.recorded_accuracy("landmarks") > 0
+print("torch" in sys.modules, "numba" in sys.modules)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[-2:] == ["False", "False"]
