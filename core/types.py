@@ -32,6 +32,7 @@ class FaceParse:
     box: tuple                        # (x0, y0, x1, y1) frame pixels
     probs: np.ndarray                 # (11, y1-y0, x1-x0) float32
     crop_probs: np.ndarray | None = None  # (11, S, S) in the aligned crop (smoothed)
+    whole_hair: bool = False          # the box holds all of the head's hair (models.perception.hair)
 
 
 @dataclass
@@ -39,5 +40,6 @@ class FrameResult:
     frame: Frame
     faces: list = field(default_factory=list)   # list[FaceParse]
     person_mask: np.ndarray | None = None       # (H, W) float32 person probability (learned tiers)
+    hair: dict = field(default_factory=dict)    # face id -> models.perception.hair.HeadHair
     output: np.ndarray | None = None            # rendered RGB image
     timings: dict = field(default_factory=dict) # stage -> seconds

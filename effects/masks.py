@@ -26,6 +26,7 @@ class FaceRegion:
     touched: np.ndarray    # (h, w) bool: pixels some effect changed
     rgb: np.ndarray | None = None  # (h, w, 3) uint8 of the region, for the rows converted later
     lab_rows: int | None = None    # rows of `lab` converted so far (None: all)
+    whole_hair: bool = False       # probs hold all of the head's hair: nothing to grow beyond the box
 
     def ensure_lab(self, rows: int) -> None:
         """Convert the region's rows up to `rows` to Lab, if not done yet."""

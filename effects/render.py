@@ -9,7 +9,7 @@ from effects import cheeks, eyes, hair, lips, skin, teeth
 from effects.colour import lab_to_rgb, rgb_to_lab
 from effects.masks import FaceRegion, bounds, face_scale
 from effects.spec import EffectSettings
-from core.classes import BACKGROUND
+from core.classes import BACKGROUND, HAIR
 
 # in EFFECT_NAMES order: the skin is smoothed before colour goes on it
 APPLY = {"smooth": skin.apply, "blush": cheeks.apply, "eyeshadow": eyes.eyeshadow, "brows": eyes.brows,
@@ -33,10 +33,10 @@ def _render_face(out, parse, settings, active, timings) -> None:
     if x1 <= x0 or y1 <= y0 or parse.probs.size == 0:
         return
     probs = parse.probs
-    if "hair" in active:   # the hair may grow below and beside the box
-        rx0, ry0, rx1, ry1 = hair.extended_box(parse.box, out.shape[:2])
-    else:                  # only the face's own pixels: the box minus its all-background margin
-        sub = bounds(1.0 - probs[BACKGROUND], 0.01, pad=2)
+    if "hair" in active:   # the hair may grow below and beside the box (unless the box holds it all)
+        rx0, ry0, rx1, ry1 = parse.box if parse.whole_hair else hair.extended_box(parse.box, out.shape[:2])
+    else:                  # only the face's own pixels: the box minus its hair and background margin
+        sub = bounds(1.0 - probs[BACKGROUND] - probs[HAIR], 0.01, pad=2)
         if sub is None:
             return
         probs = probs[:, sub[0], sub[1]]
@@ -50,7 +50,8 @@ def _render_face(out, parse, settings, active, timings) -> None:
     mesh = None if parse.face.mesh is None else np.asarray(parse.face.mesh, np.float32) - (x0, y0)
     region = FaceRegion(lab=lab, origin=(rx0, ry0), box_offset=(x0 - rx0, y0 - ry0),
                         probs=probs, mesh=mesh, matrix=parse.face.matrix, eye_dist=face_scale(parse.face.matrix),
-                        touched=np.zeros(rgb.shape[:2], bool), rgb=rgb, lab_rows=rows)
+                        touched=np.zeros(rgb.shape[:2], bool), rgb=rgb, lab_rows=rows,
+                        whole_hair=parse.whole_hair)
     for name in active:
         t = time.perf_counter() if timings is not None else 0.0
         APPLY[name](region, settings.params(name))

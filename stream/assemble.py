@@ -36,12 +36,26 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
 
 
 def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smooth=True,
-                   static_images=False, show_labels=False, parser=None, log=print) -> FacePipeline:
+                   static_images=False, show_labels=False, parser=None, log=print,
+                   whole_hair=True) -> FacePipeline:
     leave_a_core_to_tracking()
     parser = parser or create_parser(model, device, log=log)
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
-                        fallback_parser=fallback_parser(parser, device))
+                        fallback_parser=fallback_parser(parser, device),
+                        hair=hair_stage(video=not static_images) if whole_hair else None)
+
+
+def hair_stage(video: bool):
+    """Whole-head hair from the hair network (one shared copy of its weights, 0.7 MB)."""
+    from models.perception.hair import HairStage
+    return HairStage(net=_hair_net(), video=video)
+
+
+@lru_cache(maxsize=1)
+def _hair_net():
+    from models.parsers.hair_net import load_hair_net
+    return load_hair_net()
 
 
 def leave_a_core_to_tracking():

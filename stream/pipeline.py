@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from core import align
+from models.perception import hair as whole_hair
 from models.perception.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
 from stream.threads import in_thread
@@ -20,8 +21,10 @@ from core.types import FaceParse, Frame, FrameResult
 class FacePipeline:
     def __init__(self, parser, effects=None, max_faces: int = 4, smooth: bool = True,
                  static_images: bool = False, show_labels: bool = False,
-                 fallback_parser=None):
+                 fallback_parser=None, hair=None):
         self.parser = parser
+        # whole-head hair (models.perception.hair.HairStage), run in the tracking stage; None: off
+        self.hair = hair
         # parses the faces only the detector found (no mesh) when `parser` needs a mesh
         self.fallback_parser = fallback_parser
         self.effects = effects            # effects.EffectSettings or None
@@ -42,7 +45,10 @@ class FacePipeline:
         if self.landmark_smoother is not None:
             faces = self.landmark_smoother(faces, frame.time)
         t2 = time.perf_counter()
-        return FrameResult(frame, faces, person_mask=person, timings={"landmarks": t1 - t0, "smoothing": t2 - t1})
+        hair = self.hair(frame.image, faces) if self.hair is not None else {}
+        t3 = time.perf_counter()
+        return FrameResult(frame, faces, person_mask=person, hair=hair,
+                           timings={"landmarks": t1 - t0, "smoothing": t2 - t1, "hair": t3 - t2})
 
     def parse(self, result: FrameResult) -> FrameResult:
         return self.parse_batch([result])[0]
@@ -60,6 +66,7 @@ class FacePipeline:
             for p, (r, f) in zip(probs, faces):
                 if r.person_mask is not None:
                     keep_inside(p, align.warp_crop(r.person_mask, f.matrix))
+                self._fuse_hair(r, f, p)
         t1 = time.perf_counter()
         if faces and self.prob_smoother is not None:
             probs = self.prob_smoother([f.id for _, f in faces], probs, crops)
@@ -67,13 +74,33 @@ class FacePipeline:
         for r in results:
             r.faces = []
         for (r, f), p in zip(faces, probs if faces else []):
-            box, frame_probs = align.probs_to_frame(p, f.matrix, r.frame.image.shape[:2])
-            r.faces.append(FaceParse(f, box, frame_probs, crop_probs=p))
+            r.faces.append(self._to_frame(r, f, p))
+        for r in results:
+            whole_hair.keep_own_hair(r.faces)
         t3 = time.perf_counter()
         for r in results:  # batch time shared out over its frames
             r.timings.update(parse=(t1 - t0) / len(results), warp_back=(t3 - t2) / len(results),
                              smoothing=r.timings.get("smoothing", 0) + (t2 - t1) / len(results))
         return results
+
+    # --- whole-head hair (models/perception/hair.py) ------------------------------------
+    @staticmethod
+    def _fuse_hair(result: FrameResult, face, probs) -> None:
+        """In the aligned crop: the parser's face parts, the hair network's hair or background."""
+        hair = result.hair.get(face.id)
+        if hair is not None:
+            whole_hair.fuse(probs, whole_hair.hair_in_crop(hair, face.matrix, probs.shape[-1]))
+
+    @staticmethod
+    def _to_frame(result: FrameResult, face, probs) -> FaceParse:
+        """The parse in the frame; with whole-head hair, over the head crop too."""
+        hair = result.hair.get(face.id)
+        shape = result.frame.image.shape[:2]
+        if hair is None:
+            box, frame_probs = align.probs_to_frame(probs, face.matrix, shape)
+        else:
+            box, frame_probs = whole_hair.to_frame(probs, face.matrix, hair, shape)
+        return FaceParse(face, box, frame_probs, crop_probs=probs, whole_hair=hair is not None)
 
     def _parse_crops(self, crops, five, mesh):
         probs = self.parser(crops, five, mesh)

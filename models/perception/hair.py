@@ -1,0 +1,164 @@
+"""Whole-head hair: MediaPipe's hair network (models.parsers.hair_net) on a head-and-shoulders
+crop of each face, fused with the parser's labels and warped into the frame.
+
+The parsers see only the aligned 256x256 crop; hair below the chin and beside the head lies
+outside it. Per face, a square crop with the face's alignment (same rotation), centred
+`DOWN` eye distances below the eyes and `SIDE` eye distances wide, goes through the hair
+network at `INPUT` pixels; in video its 4th channel gets the previous frame's hair moved to
+the current crop by the change of the face's alignment (0 for stills and new faces).
+The choice of crop and input size and the fusion rule were measured on LFW validation images
+and the hair dev set (tests/fixtures/hair_dev): see benchmarks/hair_whole.py and README.
+"""
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core import align
+from core.classes import BACKGROUND, HAIR, NUM_CLASSES, SKIN
+
+INPUT = 384          # hair network input side (a multiple of 64: exact to the tflite graph)
+SIDE = 7.0           # crop side, in eye distances
+DOWN = 1.5           # crop centre below the eye centre, in eye distances
+PARSER_WEIGHT = 0.5  # "mix": weight of the parser's own hair share against the hair network's
+RULE = "mix"
+EYE = (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]) * align.CROP_SIZE   # eye distance in the aligned crop
+
+
+@dataclass
+class HeadHair:
+    """One face's hair probability over its head-and-shoulders crop."""
+    matrix: np.ndarray    # (2, 3) frame -> head crop
+    prob: np.ndarray      # (INPUT, INPUT) float32 hair probability
+
+
+def head_matrix(face_matrix: np.ndarray, size: int = INPUT, side: float = SIDE, down: float = DOWN) -> np.ndarray:
+    """2x3 frame -> head crop of side `size`, from the face's alignment to the aligned crop."""
+    cx, cy = 0.5 * align.CROP_SIZE, align.TEMPLATE[0, 1] * align.CROP_SIZE + down * EYE
+    s = size / (side * EYE)
+    crop_to_head = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy], [0, 0, 1]])
+    return (crop_to_head @ np.vstack([face_matrix, [0, 0, 1]]))[:2]
+
+
+def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """2x3 matrix of "apply b, then a"."""
+    return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]
+
+
+class HairStage:
+    """Runs the hair network on every face's head crop, one batch per frame. With
+    `video=True` it remembers each face id's last hair (for the network's 4th channel)."""
+
+    def __init__(self, net=None, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False):
+        from models.parsers.hair_net import load_hair_net
+        self.net = net if net is not None else load_hair_net()
+        self.size, self.side, self.down, self.video = size, side, down, video
+        self._prev: dict[int, HeadHair] = {}
+
+    def __call__(self, image: np.ndarray, faces: list) -> dict[int, HeadHair]:
+        """{face id: HeadHair} for the faces of an RGB frame."""
+        import torch
+        if not faces:
+            self._prev.clear()
+            return {}
+        mats = [head_matrix(f.matrix, self.size, self.side, self.down) for f in faces]
+        x = np.zeros((len(faces), 4, self.size, self.size), np.float32)
+        for i, (f, m) in enumerate(zip(faces, mats)):
+            crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_AREA,
+                                  borderMode=cv2.BORDER_REPLICATE)
+            x[i, :3] = crop.transpose(2, 0, 1) * np.float32(1 / 255)
+            prev = self._prev.get(f.id) if self.video else None
+            if prev is not None:   # last frame's hair, moved by the change of the face's alignment
+                x[i, 3] = cv2.warpAffine(prev.prob, compose(m, align.invert(prev.matrix)),
+                                         (self.size, self.size), flags=cv2.INTER_LINEAR)
+        with torch.no_grad():
+            logits = self.net(torch.from_numpy(x))
+            probs = torch.softmax(logits, 1)[:, 1].numpy()
+        out = {f.id: HeadHair(m, p) for f, m, p in zip(faces, mats, probs)}
+        if self.video:
+            self._prev = out
+        return out
+
+
+def hair_in_crop(hair: HeadHair, face_matrix: np.ndarray, size: int = align.CROP_SIZE) -> np.ndarray:
+    """The hair probability resampled onto the face's aligned crop (size x size)."""
+    crop_to_head = compose(hair.matrix, align.invert(align.scaled(face_matrix, size / align.CROP_SIZE)))
+    return cv2.warpAffine(hair.prob, crop_to_head, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def fuse(probs: np.ndarray, hair: np.ndarray, parser_weight: float = PARSER_WEIGHT, rule: str = RULE) -> None:
+    """Per pixel of the aligned crop, in place: the face parts (skin, brows, eyes, nose, lips,
+    mouth) stay the parser's; what the parser leaves to hair or background is split between
+    them by the hair network's probability h and the parser's own hair share q:
+    "mix": w q + (1 - w) h;  "product": h q / (h q + (1 - h)(1 - q)) (both must agree).
+    probs (11, S, S) from the parser; hair (S, S) from hair_in_crop."""
+    rest = probs[BACKGROUND] + probs[HAIR]
+    q = probs[HAIR] / np.maximum(rest, 1e-6)
+    if rule == "product":
+        both = hair * q
+        share = both / np.maximum(both + (1 - hair) * (1 - q), 1e-6)
+    else:
+        share = parser_weight * q + (1 - parser_weight) * hair
+    probs[HAIR] = rest * share
+    probs[BACKGROUND] = rest - probs[HAIR]
+
+
+def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_hw: tuple):
+    """Frame box and (11, h, w) probabilities covering the aligned crop and the head crop:
+    the (fused) parse where the aligned crop reaches, hair or background from the hair network
+    beyond it. The box is the head crop's bounding box joined with the aligned crop's."""
+    inner, inner_probs = align.probs_to_frame(probs, face_matrix, frame_hw)
+    hx0, hy0, hx1, hy1 = align.crop_box_in_frame(hair.matrix, frame_hw, hair.prob.shape[0])
+    box = x0, y0, x1, y1 = (min(inner[0], hx0), min(inner[1], hy0), max(inner[2], hx1), max(inner[3], hy1))
+    if x1 <= x0 or y1 <= y0:
+        return box, np.zeros((NUM_CLASSES, 0, 0), np.float32)
+    outer = _warp_into(hair.prob, hair.matrix, box)
+    out = np.zeros((NUM_CLASSES, y1 - y0, x1 - x0), np.float32)
+    out[BACKGROUND] = 1.0 - outer
+    out[HAIR] = outer
+    ix0, iy0, ix1, iy1 = inner
+    if ix1 > ix0 and iy1 > iy0:
+        # probs_to_frame gives cover * parse + (1 - cover) * background, cover = how much of a
+        # pixel the aligned crop reaches: the uncovered share goes to the hair network instead
+        window = out[:, iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
+        window[...] = inner_probs
+        uncovered = 1.0 - _warp_into(np.ones((align.CROP_SIZE,) * 2, np.float32), face_matrix, inner)
+        moved = uncovered * outer[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
+        window[BACKGROUND] -= moved
+        window[HAIR] += moved
+    return box, out
+
+
+def _warp_into(plane: np.ndarray, matrix: np.ndarray, box: tuple) -> np.ndarray:
+    """A plane given in the coordinates `matrix` maps frame pixels to, sampled over a frame box
+    (0 outside the plane)."""
+    x0, y0, x1, y1 = box
+    m = compose(np.asarray(matrix, np.float64), np.array([[1, 0, x0], [0, 1, y0]], np.float64))
+    return cv2.warpAffine(plane, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def keep_own_hair(parses: list) -> None:
+    """With several faces, each face keeps hair only where its head is the nearest (distance to
+    the eye centre in units of each face's eye distance), so the hair of a person beside it,
+    which its head crop also sees, stays that person's. In place on FaceParse.probs."""
+    if len(parses) < 2:
+        return
+    centres = [(p.face.five[0] + p.face.five[1]) / 2 for p in parses]
+    scales = [max(float(np.linalg.norm(p.face.five[1] - p.face.five[0])), 1.0) for p in parses]
+    for i, p in enumerate(parses):
+        x0, y0, x1, y1 = p.box
+        if x1 <= x0 or y1 <= y0:
+            continue
+        xs = np.arange(x0, x1, dtype=np.float32)[None, :]
+        ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+
+        def dist(j):
+            return np.hypot(xs - centres[j][0], ys - centres[j][1]) / scales[j]
+        own = dist(i)
+        other = np.min([dist(j) for j in range(len(parses)) if j != i], axis=0)
+        foreign = (other < own).astype(np.float32)
+        moved = p.probs[HAIR] * foreign
+        p.probs[HAIR] -= moved
+        p.probs[BACKGROUND] += moved
