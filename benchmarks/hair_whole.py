@@ -75,28 +75,36 @@ def run_user_path(pairs, model: str, repo: Path = ROOT):
     return hair_of
 
 
-def sweep(sets, model: str, only=None):
+def sweep(sets, model: str, only=None, extra=None):
     """Head-crop geometry and the fusion's parser weight, in process (one tracking per image)."""
     from core.types import Frame
     from models.perception import hair as whole_hair
     from stream import assemble
     pipe = assemble.build_pipeline(model=model, static_images=True, effects=None, log=lambda *a: None)
     net = pipe.hair.net
+    # what README's Hair section reports: crop geometry (the hair network alone beside the
+    # parser's face parts), the parser's weight in the mix, the "product" rule, the parse alone
+    # (off), then the scalp and fringe rules
+    plain = dict(scalp=False, fringe=0.0)
+    configs = [dict(size=s, side=k, down=d, parser_weight=0.0, **plain) for s, k, d in
+               [(256, 5, 1.0), (320, 6, 1.5), (384, 7, 1.5), (384, 6, 1.5), (448, 8, 2.0)]]
+    base = dict(size=384, side=7, down=1.5)
+    configs += [dict(base, parser_weight=w, **plain) for w in (0.25, 0.5, 0.75, 1.0)]
+    configs += [dict(base, rule="product", parser_weight=0.5, **plain), dict(off=True)]
+    configs += [dict(base, parser_weight=w, scalp=True, fringe=f) for w in (0.25, 0.4, 0.5) for f in (0.0, 0.9)]
+    if only is not None or extra:
+        configs = [configs[i] for i in only or []] + list(extra or [])
     tracked = {name: [(i, pipe.track(Frame(cv2.cvtColor(cv2.imread(str(i)), cv2.COLOR_BGR2RGB), 0, 0.0)))
                       for i, _ in pairs] for name, pairs in sets.items()}
-    configs = [dict(size=s, side=k, down=d, parser_weight=0.0) for s, k, d in
-               [(256, 5, 1.0), (320, 6, 1.5), (384, 7, 1.5), (384, 6, 1.5), (448, 8, 2.0)]]
-    configs += [dict(size=384, side=7, down=1.5, parser_weight=w) for w in (0.25, 0.5, 0.75, 1.0)]
-    configs += [dict(size=384, side=7, down=1.5, rule="product"), dict(off=True)]
-    if only:
-        configs = [configs[i] for i in only]
     for cfg in configs:
-        weight = cfg.pop("parser_weight", whole_hair.PARSER_WEIGHT)
+        weight = cfg.pop("parser_weight", pipe.hair.parser_weight)
         rule = cfg.pop("rule", "mix")
+        fringe = cfg.pop("fringe", whole_hair.FRINGE)
+        whole_hair.SCALP = cfg.pop("scalp", True)
         off = cfg.pop("off", False)
         stage = None if off else whole_hair.HairStage(net, **cfg)
         fuse = whole_hair.fuse
-        whole_hair.fuse = lambda p, h, w=weight, r=rule: fuse(p, h, w, r)
+        whole_hair.fuse = lambda p, h, _w=None, w=weight, r=rule, f=fringe, crop=None: fuse(p, h, w, r, f, crop)
         row = {}
         for name, items in tracked.items():
             labels = {}
@@ -106,7 +114,7 @@ def sweep(sets, model: str, only=None):
                 labels[path] = assemble.label_map(out) == HAIR
             row[name] = score(sets[name], labels.get)
         whole_hair.fuse = fuse
-        print(json.dumps({**cfg, "parser_weight": weight, "rule": rule, "off": off}),
+        print(json.dumps({**cfg, "parser_weight": weight, "rule": rule, "fringe": fringe, "scalp": whole_hair.SCALP, "off": off}),
               " ".join(f"{n}: F1 {s['f1']:.3f} fp {100 * s['fp_share']:.2f}%" for n, s in row.items()), flush=True)
 
 
@@ -117,13 +125,14 @@ def main():
     ap.add_argument("--sets", nargs="*", default=None)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--configs", type=int, nargs="*", help="with --sweep: which configurations (indices)")
+    ap.add_argument("--config", type=json.loads, action="append", help="with --sweep: a configuration as JSON")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     sets = image_sets()
     if args.sets:
         sets = {k: v for k, v in sets.items() if k in args.sets}
     if args.sweep:
-        return sweep(sets, args.model, args.configs)
+        return sweep(sets, args.model, args.configs, args.config)
     rows = {}
     for name, pairs in sets.items():
         rows[name] = score(pairs, run_user_path(pairs, args.model, args.repo.resolve()))

@@ -43,13 +43,14 @@ def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smoot
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
                         fallback_parser=fallback_parser(parser, device),
-                        hair=hair_stage(video=not static_images) if whole_hair else None)
+                        hair=hair_stage(parser, video=not static_images) if whole_hair else None)
 
 
-def hair_stage(video: bool):
-    """Whole-head hair from the hair network (one shared copy of its weights, 0.7 MB)."""
+def hair_stage(parser, video: bool):
+    """Whole-head hair from the hair network (one shared copy of its weights, 0.7 MB), its
+    fusion weighted for the parser's tier."""
     from models.perception.hair import HairStage
-    return HairStage(net=_hair_net(), video=video)
+    return HairStage(net=_hair_net(), video=video, tier=getattr(getattr(parser, "parser", parser), "name", None))
 
 
 @lru_cache(maxsize=1)

@@ -63,10 +63,10 @@ class FacePipeline:
             mesh = np.stack([align.transform_points(f.mesh, f.matrix) if f.mesh is not None
                              else np.full((478, 2), np.nan, np.float32) for _, f in faces])
             probs = self._parse_crops(crops, five, mesh)
-            for p, (r, f) in zip(probs, faces):
+            for p, crop, (r, f) in zip(probs, crops, faces):
                 if r.person_mask is not None:
                     keep_inside(p, align.warp_crop(r.person_mask, f.matrix))
-                self._fuse_hair(r, f, p)
+                self._fuse_hair(r, f, p, crop)
         t1 = time.perf_counter()
         if faces and self.prob_smoother is not None:
             probs = self.prob_smoother([f.id for _, f in faces], probs, crops)
@@ -84,12 +84,12 @@ class FacePipeline:
         return results
 
     # --- whole-head hair (models/perception/hair.py) ------------------------------------
-    @staticmethod
-    def _fuse_hair(result: FrameResult, face, probs) -> None:
+    def _fuse_hair(self, result: FrameResult, face, probs, crop) -> None:
         """In the aligned crop: the parser's face parts, the hair network's hair or background."""
         hair = result.hair.get(face.id)
         if hair is not None:
-            whole_hair.fuse(probs, whole_hair.hair_in_crop(hair, face.matrix, probs.shape[-1]))
+            whole_hair.fuse(probs, whole_hair.hair_in_crop(hair, face.matrix, probs.shape[-1]),
+                            self.hair.parser_weight, crop=crop)
 
     @staticmethod
     def _to_frame(result: FrameResult, face, probs) -> FaceParse:

@@ -21,7 +21,10 @@ INPUT = 384          # hair network input side (a multiple of 64: exact to the t
 SIDE = 7.0           # crop side, in eye distances
 DOWN = 1.5           # crop centre below the eye centre, in eye distances
 PARSER_WEIGHT = 0.5  # "mix": weight of the parser's own hair share against the hair network's
+TIER_WEIGHTS = {"landmarks": 0.25}   # measured per tier (README, Hair): the landmark tier's hair is weaker
 RULE = "mix"
+SCALP = True         # skin-coloured "hair" that the hair network does not call hair becomes skin
+FRINGE = 0.9         # hair network's probability above which its hair takes the parser's skin above the brows
 EYE = (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]) * align.CROP_SIZE   # eye distance in the aligned crop
 
 
@@ -49,10 +52,12 @@ class HairStage:
     """Runs the hair network on every face's head crop, one batch per frame. With
     `video=True` it remembers each face id's last hair (for the network's 4th channel)."""
 
-    def __init__(self, net=None, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False):
+    def __init__(self, net=None, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False,
+                 tier: str | None = None):
         from models.parsers.hair_net import load_hair_net
         self.net = net if net is not None else load_hair_net()
         self.size, self.side, self.down, self.video = size, side, down, video
+        self.parser_weight = TIER_WEIGHTS.get(tier, PARSER_WEIGHT)   # for fuse()
         self._prev: dict[int, HeadHair] = {}
 
     def __call__(self, image: np.ndarray, faces: list) -> dict[int, HeadHair]:
@@ -87,12 +92,23 @@ def hair_in_crop(hair: HeadHair, face_matrix: np.ndarray, size: int = align.CROP
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def fuse(probs: np.ndarray, hair: np.ndarray, parser_weight: float = PARSER_WEIGHT, rule: str = RULE) -> None:
+def fuse(probs: np.ndarray, hair: np.ndarray, parser_weight: float = PARSER_WEIGHT, rule: str = RULE,
+         fringe: float = FRINGE, crop: np.ndarray | None = None) -> None:
     """Per pixel of the aligned crop, in place: the face parts (skin, brows, eyes, nose, lips,
     mouth) stay the parser's; what the parser leaves to hair or background is split between
     them by the hair network's probability h and the parser's own hair share q:
     "mix": w q + (1 - w) h;  "product": h q / (h q + (1 - h)(1 - q)) (both must agree).
+    Above the brows, where the hair network is surer than `fringe`, its hair also takes the
+    parser's skin (a fringe over the forehead that a parser took for skin); 0 turns that off.
+    With the crop (S, S, 3 RGB): hair that has the face's skin colour where the hair network
+    says "not hair" becomes skin (a bald or shaved scalp that a parser took for hair).
     probs (11, S, S) from the parser; hair (S, S) from hair_in_crop."""
+    if fringe:
+        size = probs.shape[-1]
+        band = slice(0, int(size * (align.TEMPLATE[0, 1] - 0.35 * (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]))))
+        taken = probs[SKIN, band] * (hair[band] > fringe)
+        probs[SKIN, band] -= taken
+        probs[HAIR, band] += taken
     rest = probs[BACKGROUND] + probs[HAIR]
     q = probs[HAIR] / np.maximum(rest, 1e-6)
     if rule == "product":
@@ -102,6 +118,30 @@ def fuse(probs: np.ndarray, hair: np.ndarray, parser_weight: float = PARSER_WEIG
         share = parser_weight * q + (1 - parser_weight) * hair
     probs[HAIR] = rest * share
     probs[BACKGROUND] = rest - probs[HAIR]
+    if crop is not None and SCALP:
+        bare = skin_coloured(crop, probs[SKIN]) * np.clip((0.5 - hair) * 4, 0, 1)
+        taken = probs[HAIR] * bare
+        probs[HAIR] -= taken
+        probs[SKIN] += taken
+
+
+def skin_coloured(crop: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """0..1 per pixel of the crop: how close its colour is to the face's skin (a Gaussian model
+    in Lab of the pixels the parser is sure are skin; Mahalanobis distance 2 -> 1, 3 -> 0).
+    Decided at half size; zeros when the parser is sure of too little skin."""
+    size = crop.shape[0]
+    half = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(half, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sure = cv2.resize(skin, (size // 2, size // 2), interpolation=cv2.INTER_AREA) > 0.9
+    samples = lab[sure][::4].astype(np.float64)
+    if len(samples) < 100:
+        return np.zeros(crop.shape[:2], np.float32)
+    centred = samples - samples.mean(0)
+    prec = np.linalg.inv(centred.T @ centred / len(samples) + np.eye(3))
+    x = lab - samples.mean(0).astype(np.float32)
+    d = np.sqrt(np.maximum(np.einsum("hwi,ij,hwj->hw", x, prec.astype(np.float32), x), 0))
+    near = np.clip(3.0 - d, 0, 1).astype(np.float32)
+    return cv2.resize(near, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_hw: tuple):
