@@ -4,7 +4,7 @@
                                   [--person-mask]
 
 --person-mask adds a row per learned tier with its hair and skin kept inside mediapipe's
-person mask of the crop, as the live pipeline does (models/person_mask.py).
+person mask of the crop, as the live pipeline does (models/perception/person_mask.py).
 
 FaceSynthetics validation (ids 64-79, full labels): per-class F1, Helen overall F1, LaPa mean F1.
 LFW validation (persons never trained on, hair masks): hair F1 and IoU. Prints a markdown table.
@@ -74,7 +74,7 @@ def main():
     tiers = args.tiers or registry.available_checkpoints()
     runs = [(t, t, False) for t in tiers]
     if args.person_mask:
-        runs += [(f"{t} + person mask", t, True) for t in tiers if registry.tier(t).trainable is not None]
+        runs += [(f"{t} + person mask", t, True) for t in tiers if registry.tier(t).learned]
     results = {}
     for name, tier, masked in runs:
         results[name] = score(tier, args.data, masked)

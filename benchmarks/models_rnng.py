@@ -1,4 +1,5 @@
-"""Speed of the RNN-G tier (paper 002) on this CPU: latency per face and throughput.
+"""Speed of the RNN-G tier (Liu et al., "Face Parsing via Recurrent Propagation") on this CPU:
+latency per face and throughput.
 
     python -m benchmarks.models_rnng [--threads 2 1] [--batches 1 8 32] [--repeats 20] [--json out.json]
 
@@ -23,24 +24,25 @@ from models.parsers import checkpoint as ckpt
 from models.training.evaluate import hardware_string
 from models.parsers.gated_scan import scan_numba, scan_torch
 from models.parsers.registry import tier
-from models.parsers.rnng import RNNGTrainable
+from models.parsers.rnng import RNNGNet
 from models.parsers.torch_parser import TorchParser
 from benchmarks.common import real_crops, timed
 
+
+
 def load_model():
-    trainable = RNNGTrainable()
     path = tier("rnng").checkpoint
     if path.is_file():
         blob = ckpt.load(path, "rnng")
-        return trainable, ckpt.load_into(trainable.build(blob["config"]), blob).eval(), "checkpoint"
-    return trainable, trainable.build(trainable.default_config()).eval(), "fresh weights"
+        return ckpt.load_into(RNNGNet.from_config(blob["config"]), blob).eval(), "checkpoint"
+    return RNNGNet.from_config({}).eval(), "fresh weights"
 
 
 def run(threads=(2, 1), batches=(1, 8, 32), repeats=20) -> dict:
-    trainable, model, weights = load_model()
-    parser = TorchParser(trainable, model, "cpu")
+    model, weights = load_model()
+    parser = TorchParser("rnng", model, "cpu")
     crops, five = real_crops(max(batches))
-    size = trainable.input_size  # 256: stage 1 resizes to 128 inside, stage 2 crops the full input
+    size = model.input_size  # 256: stage 1 resizes to 128 inside, stage 2 crops the full input
     image = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
     scale = size / crops.shape[1]
     if size != crops.shape[1]:

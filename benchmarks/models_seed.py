@@ -3,7 +3,7 @@
     python -m benchmarks.models_seed [--models rednet bspnet stn-icnn] [--threads 1] [--repeats 15]
 
 Per tier: latency per face at batch 1 and 8 (medians over `repeats` runs after warm-up) of
-  * model: the Trainable's predict at its own input size (what the network costs), and
+  * model: the network's predict at its own input size (what the network costs), and
   * parser: the whole Parser call on 256x256 uint8 crops (resize in, probabilities out at 256).
 Weights: the committed checkpoint when there is one, else a fresh model (speed does not depend
 on the weights; RED-Net's exemplar prior is then filled with 64 synthetic exemplars so that the
@@ -19,7 +19,7 @@ import torch
 
 from models.parsers import checkpoint as ckpt
 from models.training.evaluate import hardware_string
-from models.parsers.registry import get_trainable, tier
+from models.parsers.registry import network_class, tier
 from models.parsers.torch_parser import TorchParser
 from benchmarks.common import real_crops, timed
 
@@ -27,26 +27,25 @@ MODELS = ("rednet", "bspnet", "stn-icnn")
 
 
 def load_model(name: str):
-    trainable = get_trainable(name)
-    path = tier(name).checkpoint
+    network, path = network_class(name), tier(name).checkpoint
     if path.is_file():
         blob = ckpt.load(path, name)
-        return trainable, ckpt.load_into(trainable.build(blob["config"]), blob), "checkpoint"
-    model = trainable.build(trainable.default_config())
+        return ckpt.load_into(network.from_config(blob["config"]), blob), "checkpoint"
+    model = network.from_config({})
     if name == "rednet":  # fill the prior so that its steps are timed
-        s = trainable.input_size
+        s = model.input_size
         rng = np.random.default_rng(0)
         five = (np.array([(0.4, 0.48), (0.6, 0.48), (0.5, 0.6), (0.42, 0.7), (0.58, 0.7)]) * s
                 + rng.normal(0, 2, (64, 5, 2))).astype(np.float32)
         model.prior.fit(five, rng.integers(0, 11, (64, s, s), dtype=np.uint8))
-    return trainable, model, "fresh weights"
+    return model, "fresh weights"
 
 
 def bench(name: str, repeats: int) -> dict:
-    trainable, model, weights = load_model(name)
+    model, weights = load_model(name)
     model.eval()
-    parser = TorchParser(trainable, model, device="cpu")
-    s = trainable.input_size
+    parser = TorchParser(name, model, device="cpu")
+    s = model.input_size
     crops, five = real_crops(8)
     out = {"model": name, "weights": weights, "input_size": s,
            "parameters": sum(p.numel() for p in model.parameters())}
@@ -57,7 +56,7 @@ def bench(name: str, repeats: int) -> dict:
         batch = {"image": image, "five": torch.from_numpy(five[:b] * s / 256),
                  "mesh": torch.full((b, 478, 2), float("nan"))}
         with torch.inference_mode():
-            net = timed(lambda: trainable.predict(model, batch), repeats)["median_ms"]
+            net = timed(lambda: model.predict(batch), repeats)["median_ms"]
         full = timed(lambda: parser(crops[:b], five[:b]), repeats)["median_ms"]
         out[f"model_ms_per_face_b{b}"] = round(net / b, 2)
         out[f"parser_ms_per_face_b{b}"] = round(full / b, 2)

@@ -1,11 +1,12 @@
-"""CPU speed of the Student and Teacher of paper 000 (Wei et al.), trained and paper-sized.
+"""CPU speed of the Student and Teacher of Wei et al. ("Accurate Facial Image Parsing at Real-Time
+Speed"), trained and paper-sized.
 
     python -m benchmarks.models_student [--variants student teacher ...] [--threads 1 2]
                                         [--batches 1 8 32] [--repeats 5] [--json out.json]
 
 Per variant and thread count: median time of `repeats` runs (after two warm-ups) at batch
 1, 8 and 32 of
-  * model:  the Trainable's predict at the variant's input size (heatmap channel included),
+  * model:  the network's predict at the variant's input size (heatmap channel included),
   * parser: the whole Parser call on 256x256 uint8 crops (resize in, probabilities out at 256),
 reported as latency per face (ms) and throughput (faces/s). Variants:
   student        the committed checkpoint (CPU-trained config), else the same config fresh
@@ -24,7 +25,7 @@ import torch
 from benchmarks.common import real_crops, timed
 from models.parsers import checkpoint as ckpt
 from models.training.evaluate import hardware_string
-from models.parsers.registry import get_trainable, tier
+from models.parsers.registry import network_class, tier
 from models.parsers.torch_parser import TorchParser
 
 CPU_STUDENT = {"input_size": 128, "conv1_channels": 16}       # what checkpoints/student.pt uses
@@ -40,18 +41,17 @@ MAX_BATCH = {"teacher-256": 8}
 
 def load_variant(variant: str):
     name, config, use_checkpoint = VARIANTS[variant]
-    trainable = get_trainable(name)
-    path = tier(name).checkpoint
+    network, path = network_class(name), tier(name).checkpoint
     if use_checkpoint and path.is_file():
         blob = ckpt.load(path, name)
-        return trainable, ckpt.load_into(trainable.build(blob["config"]), blob).eval(), "checkpoint"
-    return trainable, trainable.build(config).eval(), "fresh weights"
+        return name, ckpt.load_into(network.from_config(blob["config"]), blob).eval(), "checkpoint"
+    return name, network.from_config(config).eval(), "fresh weights"
 
 
 def bench(variant: str, batches, repeats: int) -> dict:
-    trainable, model, weights = load_variant(variant)
-    parser = TorchParser(trainable, model, device="cpu")
-    s = trainable.input_size
+    name, model, weights = load_variant(variant)
+    parser = TorchParser(name, model, device="cpu")
+    s = model.input_size
     crops, five = real_crops(max(batches))
     out = {"variant": variant, "weights": weights, "input_size": s,
            "parameters": sum(p.numel() for p in model.parameters()), "batches": {}}
@@ -63,7 +63,7 @@ def bench(variant: str, batches, repeats: int) -> dict:
             image = torch.nn.functional.interpolate(image, size=(s, s), mode="bilinear", antialias=True)
         batch = {"image": image, "five": torch.from_numpy(five[:b] * s / 256)}
         with torch.inference_mode():
-            net = timed(lambda: trainable.predict(model, batch), repeats)["median_ms"] / 1000
+            net = timed(lambda: model.predict(batch), repeats)["median_ms"] / 1000
         full = timed(lambda: parser(crops[:b], five[:b]), repeats)["median_ms"] / 1000
         out["batches"][b] = {"model_ms_per_face": round(1000 * net / b, 2), "parser_ms_per_face": round(1000 * full / b, 2),
                              "model_faces_per_s": round(b / net, 1), "parser_faces_per_s": round(b / full, 1)}

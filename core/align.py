@@ -20,7 +20,7 @@ TEMPLATE = np.array([(0.40, 0.48), (0.60, 0.48), (0.50, 0.70)], dtype=np.float64
 MESH_LEFT_IRIS, MESH_RIGHT_IRIS = 468, 473
 MESH_LEFT_EYE_RING = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
 MESH_RIGHT_EYE_RING = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
-MESH_NOSE_BASE = (98, 97, 2, 326, 327)  # alae and subnasale: paper 000's "nose base" points
+MESH_NOSE_BASE = (98, 97, 2, 326, 327)  # alae and subnasale: Wei et al.'s "nose base" points
 MESH_MOUTH_LEFT, MESH_MOUTH_RIGHT = 61, 291
 
 
@@ -148,7 +148,8 @@ def probs_to_frame(probs: np.ndarray, matrix: np.ndarray, frame_hw: tuple):
 
 
 def five_point_heatmap(five: np.ndarray, size: int, sigma: float | None = None) -> np.ndarray:
-    """One-channel landmark heatmap (paper 000's extra input): a Gaussian at each of the
+    """One-channel landmark heatmap (the extra input of Wei et al.,
+    "Accurate Facial Image Parsing at Real-Time Speed", Sec. III-B): a Gaussian at each of the
     five points (crop coordinates), max-combined; (size, size) float32 in [0, 1]."""
     sigma = sigma or size / 64
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)

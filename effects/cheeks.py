@@ -5,7 +5,7 @@ from effects.colour import clip, colour_lab, recolour
 from effects.masks import FaceRegion, class_prob, ellipse, feather, points_bounds
 from effects.spec import EffectParams
 from core.classes import LEFT_EYE, RIGHT_EYE, SKIN
-from models.parsers.landmark_parser import LEFT_CHEEK_PTS, RIGHT_CHEEK_PTS
+from core.mesh import LEFT_CHEEK_PTS, RIGHT_CHEEK_PTS
 
 PEAK = 0.8   # the blush never fully replaces the skin's colour
 

@@ -6,7 +6,7 @@ from effects.colour import clip, colour_lab, recolour
 from effects.masks import FaceRegion, bounds, class_prob, feather, points_bounds, polygon, resample
 from effects.spec import EffectParams
 from core.classes import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
-from models.parsers.landmark_parser import LEFT_EYE_UPPER, RIGHT_EYE_UPPER
+from core.mesh import LEFT_EYE_UPPER, RIGHT_EYE_UPPER
 
 # lower edge of each brow, outer end first (mediapipe face-mesh indices, image left/right)
 LEFT_BROW_LOWER = (46, 53, 52, 65, 55)

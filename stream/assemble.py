@@ -1,12 +1,15 @@
-"""Assembles a FacePipeline from user options; run_live.py and the Gradio page both use it."""
+"""Assembles a FacePipeline from user options; run_live.py and the Gradio page both use it.
+
+torch is imported only when a learned tier is used: the landmark tier runs without it (its
+fallback for detector-only faces, a learned tier, is loaded on the first such face)."""
 import os
 from functools import lru_cache
 
 import numpy as np
 
 from core import align
-
 from models.parsers import registry, select
+from models.parsers.parser import Parser
 from stream.pipeline import FacePipeline
 
 
@@ -27,6 +30,9 @@ def warmup_batch():
 def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = select.DEFAULT_BUDGET_MS,
                   log=print):
     """A Parser for a tier name, or for "auto" the tier that fits the time budget here."""
+    if model != "auto" and not registry.tier(model).learned:
+        return registry.create_parser(model, device=device)
+    leave_a_core_to_tracking()  # before "auto" times the tiers: as the pipeline will run them
     if model != "auto":
         return registry.create_parser(model, device=device)
     name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device)
@@ -38,7 +44,6 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
 def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smooth=True,
                    static_images=False, show_labels=False, parser=None, log=print,
                    whole_hair=True) -> FacePipeline:
-    leave_a_core_to_tracking()
     parser = parser or create_parser(model, device, log=log)
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
@@ -72,12 +77,28 @@ def fallback_parser(parser, device="auto"):
     the faces that only the detector found (profiles, masks); None when there is none."""
     if not parser.needs_mesh:
         return None
-    learned = [n for n in select.ranked() if registry.tier(n).trainable is not None]
-    return _cached_parser(learned[0], device) if learned else None
+    available = registry.available_checkpoints()
+    if not any(registry.tier(n).learned for n in select.REAL_TIME_TIERS if n in available):
+        return None
+    return FallbackParser(device)
+
+
+class FallbackParser(Parser):
+    """The best learned real-time tier, picked and loaded on the first face it gets (a face
+    without a mesh is rare), so that a landmark-tier run needs no torch until then."""
+    name = "fallback"
+
+    def __init__(self, device="auto"):
+        self.device = device
+
+    def parse(self, crops, five, mesh=None):
+        learned = [n for n in select.ranked() if registry.tier(n).learned]
+        return _cached_parser(learned[0], self.device).parse(crops, five, mesh)
 
 
 @lru_cache(maxsize=4)
 def _cached_parser(name, device):
+    leave_a_core_to_tracking()
     return registry.create_parser(name, device=device)
 
 

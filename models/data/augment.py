@@ -3,7 +3,8 @@
     crop pixels (NaN where unknown).  Returns a new dict of the same kind; the input is not
     changed. FaceParsingDataset(augment=train_augment(S)) calls it per sample before batching.
 
-Geometry follows STN-iCNN (paper 004, "Data Augmentation"): random rotation within +-15
+Geometry follows STN-iCNN (Yin et al., "End-to-End Face Parsing via Interlinked Convolutional
+Neural Networks", "Data Augmentation"): random rotation within +-15
 degrees, shift up to 0.2 of the size, scale, Gaussian noise (image only), each operation
 applied or not at random so a sample gets 0 to 4 of them. The paper's scale range [0.2, 1.2]
 is for unaligned Helen images; our crops are already aligned by five points, so the default
@@ -246,3 +247,9 @@ class TrainAugment:
 def train_augment(size: int, **options) -> TrainAugment:
     """The training augmentation at input size `size` (options: see TrainAugment)."""
     return TrainAugment(size, **options)
+
+
+def make_augment(config: dict, size: int) -> TrainAugment | None:
+    """What the training loop and the recipes' extra datasets use: the training augmentation at
+    `size`, or None when config["augment"] is off."""
+    return train_augment(size) if config.get("augment", True) else None

@@ -9,7 +9,6 @@ Sources: helen | lfw | lapa | celebamask | facesynthetics | lfw_hair | images | 
 Prints counts per split/source, what was dropped and why, and MB per 1,000 samples.
 """
 import argparse
-import importlib
 import json
 import sys
 import time
@@ -17,25 +16,25 @@ from collections import Counter
 
 from tqdm import tqdm
 
+from core.lazy import resolve
 from models.data.dataset import DatasetWriter
 from models.data.readers import align_sample
 
-# --from name -> (module, reader class)
+# --from name -> reader class, imported when used (core.lazy, as the tier registry)
 READERS = {
-    "helen": ("models.data.readers.helen", "HelenReader"),
-    "lfw": ("models.data.readers.lfw_parts", "LfwPartsReader"),
-    "lapa": ("models.data.readers.lapa", "LapaReader"),
-    "celebamask": ("models.data.readers.celebamask", "CelebAMaskReader"),
-    "facesynthetics": ("models.data.readers.facesynthetics", "FaceSyntheticsReader"),
-    "lfw_hair": ("models.data.readers.lfw_hair", "LfwHairReader"),
-    "images": ("models.data.readers.images", "ImagesReader"),
-    "video": ("models.data.readers.video", "VideoReader"),
+    "helen": "models.data.readers.helen:HelenReader",
+    "lfw": "models.data.readers.lfw_parts:LfwPartsReader",
+    "lapa": "models.data.readers.lapa:LapaReader",
+    "celebamask": "models.data.readers.celebamask:CelebAMaskReader",
+    "facesynthetics": "models.data.readers.facesynthetics:FaceSyntheticsReader",
+    "lfw_hair": "models.data.readers.lfw_hair:LfwHairReader",
+    "images": "models.data.readers.images:ImagesReader",
+    "video": "models.data.readers.video:VideoReader",
 }
 
 
 def make_reader(reader_name: str, **options):
-    module, cls = READERS[reader_name]
-    reader_cls = getattr(importlib.import_module(module), cls)
+    reader_cls = resolve(READERS[reader_name])
     accepted = reader_cls.__init__.__code__.co_varnames
     return reader_cls(**{k: v for k, v in options.items() if v is not None and k in accepted})
 

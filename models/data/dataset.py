@@ -167,7 +167,7 @@ def load_sample(root, record: dict, five: np.ndarray, mesh: np.ndarray, size: in
 
 
 def to_tensors(sample: dict) -> dict:
-    """numpy sample -> the batch-dict tensors of models.training.trainable (one sample, no batch dim)."""
+    """numpy sample -> the batch-dict tensors of models.parsers.network (one sample, no batch dim)."""
     return {
         "image": torch.from_numpy(np.ascontiguousarray(sample["image"].transpose(2, 0, 1))).float().div_(255.0),
         "label": torch.from_numpy(np.ascontiguousarray(sample["label"]).astype(np.int64)),

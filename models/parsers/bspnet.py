@@ -8,15 +8,15 @@ Three branches:
   * boundary-aware: features of stages 1-3 (the paper's conv2_3, conv3_4, conv4_23) projected,
     upsampled to 1/4 and fused into a one-channel boundary map (p_b).
   * fusion: the last features of both branches concatenated -> classifier (p_f), the output.
-Loss (eq. 1-4): L = l1 Ls + l2 Lb + l3 Lf, Lb a positive/negative balanced BCE, Lf a
-cross-entropy whose boundary pixels weigh w = 1 + alpha.
+Loss (eq. 1-4, models.training.recipes.bspnet): L = l1 Ls + l2 Lb + l3 Lf, Lb a positive/negative
+balanced BCE, Lf a cross-entropy whose boundary pixels weigh w = 1 + alpha.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.classes import IGNORE, NUM_CLASSES
-from models.parsers.rednet import class_weights
+from core.classes import NUM_CLASSES
+from models.parsers.network import TierNet
 from models.parsers.resnet import ResNet, conv_bn_relu
 
 
@@ -78,9 +78,20 @@ class FusionBranch(nn.Module):
         return self.classifier(self.body(torch.cat([semantic_feat, boundary_feat], 1)))
 
 
-class BSPNet(nn.Module):
-    def __init__(self, depth=18, width=32, semantic_features=128, boundary_features=32, fusion_features=64):
+class BSPNet(TierNet):
+    defaults = {"input_size": 128,  # the paper uses 473; 128 keeps CPU training feasible here
+                "depth": 18, "width": 32, "semantic_features": 128, "boundary_features": 32, "fusion_features": 64}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "BSPNet":
+        c = {**cls.defaults, **config}
+        return cls(c["depth"], c["width"], c["semantic_features"], c["boundary_features"], c["fusion_features"],
+                   c["input_size"])
+
+    def __init__(self, depth=18, width=32, semantic_features=128, boundary_features=32, fusion_features=64,
+                 input_size=128):
         super().__init__()
+        self.input_size = int(input_size)
         self.backbone = ResNet(depth, width, dilate_last=True)
         ch = self.backbone.channels
         self.semantic = SemanticBranch(ch[3], semantic_features)
@@ -97,88 +108,5 @@ class BSPNet(nn.Module):
         up = lambda t: F.interpolate(t, size=size, mode="bilinear", align_corners=False)
         return {"semantic": up(sem_logits), "boundary": up(bnd_logits), "fusion": up(fus_logits)}
 
-
-def boundary_map(label: torch.Tensor) -> torch.Tensor:
-    """Ground truth of the boundary branch from the label gradients: a pixel is on a boundary
-    when a 4-neighbour has another class. Pairs with an ignore pixel do not count.
-    (N, H, W) int64 -> (N, H, W) bool."""
-    edge = torch.zeros_like(label, dtype=torch.bool)
-    for dim in (1, 2):
-        a, b = label.narrow(dim, 0, label.shape[dim] - 1), label.narrow(dim, 1, label.shape[dim] - 1)
-        diff = (a != b) & (a != IGNORE) & (b != IGNORE)
-        pad = [0, 0, 0, 0]
-        pad[2 * (2 - dim) + 1] = 1  # mark the first pixel of each differing pair ...
-        first = F.pad(diff, pad)
-        pad = [0, 0, 0, 0]
-        pad[2 * (2 - dim)] = 1      # ... and the second
-        edge |= first | F.pad(diff, pad)
-    return edge
-
-
-def boundary_weights(label: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Eq. 4's w_i: 1 + alpha on boundary pixels, 1 elsewhere (N, H, W) float."""
-    return 1.0 + alpha * boundary_map(label).float()
-
-
-def balanced_bce(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Eq. 3 with HED's class balancing: each side is weighted by the other side's pixel share."""
-    target = target.float()
-    valid = valid.float()
-    n = valid.sum().clamp_min(1)
-    pos_share = (target * valid).sum() / n
-    weight = torch.where(target > 0, 1 - pos_share, pos_share) * valid
-    loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="sum")
-    return loss / n
-
-
-class BSPNetTrainable:
-    name = "bspnet"
-    input_size = 128  # the paper uses 473; 128 keeps CPU training feasible here
-
-    def default_config(self) -> dict:
-        return {
-            "input_size": self.input_size, "depth": 18, "width": 32,
-            "semantic_features": 128, "boundary_features": 32, "fusion_features": 64,
-            "lambda_semantic": 1.0, "lambda_boundary": 1.0, "lambda_fusion": 2.0,  # paper: 1, 1, 2
-            # paper: 200 at 473x473. Boundaries are ~2 px wide at any size, so their pixel share grows
-            # as the input shrinks; 200 * 128 / 473 = 54 keeps the boundary share of Lf the paper's
-            "alpha": 54.0,
-            # paper: SGD momentum 0.9, wd 5e-4, poly lr from 1e-3, batch 64, ImageNet init;
-            # from scratch on a tiny set Adam converges much faster here
-            "optimizer": "adam", "lr": 2e-3, "weight_decay": 5e-4, "batch_size": 8, "epochs": 100,
-            "class_weight_power": 0.5,  # not in the paper: balances the tiny parts on few images
-        }
-
-    def build(self, config: dict) -> nn.Module:
-        c = {**self.default_config(), **(config or {})}
-        model = BSPNet(c["depth"], c["width"], c["semantic_features"], c["boundary_features"],
-                       c["fusion_features"])
-        model.loss_config = {k: c[k] for k in ("lambda_semantic", "lambda_boundary", "lambda_fusion",
-                                               "alpha", "class_weight_power")}
-        return model
-
-    def loss(self, model: BSPNet, batch: dict):
-        c = getattr(model, "loss_config", None) or self.build_loss_defaults()
-        label = batch["label"]
-        out = model(batch["image"])
-        weights = class_weights(label, c["class_weight_power"])
-        valid = label != IGNORE
-        n = valid.sum().clamp_min(1)
-        ls = (F.cross_entropy(out["semantic"], label, weight=weights, ignore_index=IGNORE, reduction="sum")
-              / n)
-        edges = boundary_map(label)
-        lb = balanced_bce(out["boundary"][:, 0], edges, valid)
-        pixel_w = boundary_weights(label, c["alpha"])
-        ce = F.cross_entropy(out["fusion"], label, weight=weights, ignore_index=IGNORE, reduction="none")
-        lf = (ce * pixel_w).sum() / n
-        total = c["lambda_semantic"] * ls + c["lambda_boundary"] * lb + c["lambda_fusion"] * lf
-        return total, {"loss": float(total.detach()), "semantic": float(ls.detach()),
-                       "boundary": float(lb.detach()), "fusion": float(lf.detach())}
-
-    def build_loss_defaults(self):
-        c = self.default_config()
-        return {k: c[k] for k in ("lambda_semantic", "lambda_boundary", "lambda_fusion", "alpha",
-                                  "class_weight_power")}
-
-    def predict(self, model: BSPNet, batch: dict) -> torch.Tensor:
-        return model(batch["image"])["fusion"].float().softmax(1)
+    def predict(self, batch: dict) -> torch.Tensor:
+        return self(batch["image"])["fusion"].float().softmax(1)

@@ -1,18 +1,21 @@
 """Checkpoint files: one .pt per trained tier, fp16 weights plus the config and card.
 
     {"tier": name, "config": dict, "state_dict": fp16 tensors, "card": dict}
+
+torch is imported by the functions that open or write a file, not by the module: the CLI and
+the tier picker import CheckpointError and this module at start-up, and the landmark tier runs
+without torch.
 """
 import json
 from pathlib import Path
-
-import torch
 
 
 class CheckpointError(Exception):
     pass
 
 
-def save(path, tier: str, model: torch.nn.Module, config: dict, card: dict | None = None, fp16: bool = True):
+def save(path, tier: str, model, config: dict, card: dict | None = None, fp16: bool = True):
+    import torch
     state = {k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # config and card go through JSON so that only plain data is pickled (torch.__version__ is a
@@ -27,6 +30,7 @@ def read(path) -> dict:
     weights_only=True: torch's restricted unpickler takes tensors, numbers, strings, lists, dicts
     and tuples only, so a crafted pickle cannot execute anything; we store nothing else (the numpy
     RNG state of a training run is kept as a plain list, see models.training.train)."""
+    import torch
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -53,7 +57,8 @@ def load(path, tier: str) -> dict:
     return blob
 
 
-def load_into(model: torch.nn.Module, blob: dict) -> torch.nn.Module:
+def load_into(model, blob: dict):
+    """The checkpoint's weights (stored fp16) into `model` (a torch.nn.Module), in fp32."""
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
     try:
         model.load_state_dict(state)

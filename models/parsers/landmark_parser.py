@@ -1,5 +1,6 @@
 """The landmark tier: fits each part from the 478 face-mesh points, in the spirit of the LaPa
-annotation module (paper 003, section 3.2): parabolas for the eyes and the inner mouth,
+annotation module (Liu et al., "A New Dataset and Boundary-Attention Semantic Segmentation for
+Face Parsing", AAAI 2020, section 3.2): parabolas for the eyes and the inner mouth,
 polygons for brows, outer lips, nose and jaw line; fusion order skin -> parts -> hair ->
 background. The paper takes skin and hair from trained networks; here skin comes from the face
 contour plus a skin-colour model, and hair from mediapipe's selfie segmentation plus head
@@ -10,28 +11,11 @@ import numpy as np
 
 from core.classes import (BACKGROUND, HAIR, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE,
                             NUM_CLASSES, RIGHT_BROW, RIGHT_EYE, SKIN, UPPER_LIP)
+from core.mesh import (FACE_OVAL, LEFT_BROW_PTS, RIGHT_BROW_PTS, LEFT_EYE_UPPER, LEFT_EYE_LOWER, RIGHT_EYE_UPPER,
+                       RIGHT_EYE_LOWER, LIPS_OUTER_UPPER, LIPS_OUTER_LOWER, LIPS_INNER_UPPER, LIPS_INNER_LOWER,
+                       NOSE_PTS, LEFT_CHEEK_PTS, RIGHT_CHEEK_PTS, FOREHEAD_PTS)
 from models.parsers.parser import Parser
 from models.perception.person_mask import PersonSegmenter
-
-# mediapipe face-mesh indices; "left" = the image's left for an unmirrored frame
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
-LEFT_BROW_PTS = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
-RIGHT_BROW_PTS = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
-# eyes: corner, upper lid ..., corner / corner, lower lid ..., corner
-LEFT_EYE_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
-LEFT_EYE_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)
-RIGHT_EYE_UPPER = (362, 398, 384, 385, 386, 387, 388, 466, 263)
-RIGHT_EYE_LOWER = (362, 382, 381, 380, 374, 373, 390, 249, 263)
-LIPS_OUTER_UPPER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
-LIPS_OUTER_LOWER = (291, 375, 321, 405, 314, 17, 84, 181, 91, 146, 61)
-LIPS_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-LIPS_INNER_LOWER = (308, 324, 318, 402, 317, 14, 87, 178, 88, 95, 78)
-NOSE_PTS = (168, 193, 417, 122, 351, 196, 419, 3, 248, 236, 456, 198, 420, 131, 360, 49, 279, 48, 278,
-            219, 439, 64, 294, 98, 327, 97, 326, 2, 129, 358, 102, 331, 240, 460)
-LEFT_CHEEK_PTS = (50, 101, 36, 205, 187, 123, 117, 118)   # used for the skin-colour model
-RIGHT_CHEEK_PTS = (280, 330, 266, 425, 411, 352, 346, 347)
-FOREHEAD_PTS = (151, 108, 337, 9, 107, 336, 109, 338)
 
 
 def _parabola(points: np.ndarray, n: int = 24) -> np.ndarray:

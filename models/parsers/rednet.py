@@ -12,7 +12,7 @@
     the negative log of that final distribution.
 
 The paper's exemplars come from the validation split; here they come from the TRAINING split
-only (`REDNetTrainable.prepare`), kept in the model as buffers so a checkpoint carries them.
+only (`models.training.recipes.rednet`), kept in the model as buffers so a checkpoint carries them.
 Additions for training from scratch on a few images (checkpoints/rednet.md says why):
 inverse-frequency class weights, eq. 2's loss on P_net alone as well as on P_final, and the
 adaptive scale As held constant in back-propagation.
@@ -24,7 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.classes import IGNORE, NUM_CLASSES
+from core.classes import NUM_CLASSES
+from models.parsers.network import TierNet
 from models.parsers.resnet import PoolingResNet, conv_bn_relu
 
 
@@ -175,11 +176,24 @@ class ExemplarPrior(nn.Module):
         return prior
 
 
-class REDNet(nn.Module):
+class REDNet(TierNet):
     """RE-Net encoder + RD-Net decoder + classifier; `forward` returns P_net logits."""
+    defaults = {
+        "input_size": 128,  # the paper uses 224; 128 keeps CPU training feasible here
+        "depth": 18, "width": 24, "bottleneck_ratio": 0.5,
+        "neighbours": 5,    # N closest exemplars (paper: 5)
+        "pca_components": 6,
+    }
 
-    def __init__(self, depth=18, width=32, neighbours=5, components=6, bottleneck_ratio=0.5):
+    @classmethod
+    def from_config(cls, config: dict) -> "REDNet":
+        c = {**cls.defaults, **config}
+        return cls(c["depth"], c["width"], c["neighbours"], c["pca_components"], c["bottleneck_ratio"],
+                   c["input_size"])
+
+    def __init__(self, depth=18, width=32, neighbours=5, components=6, bottleneck_ratio=0.5, input_size=128):
         super().__init__()
+        self.input_size = int(input_size)
         self.encoder = PoolingResNet(depth, width)
         pooled = self.encoder.pooled_channels  # finest first
         # bring the deepest map to the channels of the last pooling's indices
@@ -188,8 +202,6 @@ class REDNet(nn.Module):
         self.units = nn.ModuleList(RDUnit(pooled[3 - i], outs[i], bottleneck_ratio) for i in range(4))
         self.classifier = nn.Conv2d(width, NUM_CLASSES, 3, padding=1)
         self.prior = ExemplarPrior(neighbours, components)
-        self.class_weight_power = 0.5  # loss settings, overwritten from the config by build
-        self.net_loss_weight = 1.0
 
     def forward(self, image):
         x, indices = self.encoder(image)
@@ -208,119 +220,5 @@ class REDNet(nn.Module):
             prior = F.interpolate(prior, size=p_net.shape[-2:], mode="nearest")
         return apply_adaptive_prior(p_net, prior, detach_scale), p_net
 
-
-def class_weights(labels: torch.Tensor, power: float = 0.5) -> torch.Tensor:
-    """Inverse-frequency class weights (freq^-power, mean 1 over present classes): without
-    them the small parts (brows, eyes) stay at F1 0 on 64 training images (see NOTES.md)."""
-    valid = labels[labels != IGNORE]
-    counts = torch.bincount(valid, minlength=NUM_CLASSES).float()
-    w = torch.where(counts > 0, (counts / counts.sum().clamp_min(1)).clamp_min(1e-4) ** -power,
-                    torch.zeros_like(counts))
-    return w / w[counts > 0].mean().clamp_min(1e-8)
-
-
-class REDNetTrainable:
-    name = "rednet"
-    input_size = 128  # the paper uses 224; 128 keeps CPU training feasible here
-
-    def default_config(self) -> dict:
-        return {
-            "input_size": self.input_size, "depth": 18, "width": 24, "bottleneck_ratio": 0.5,
-            "neighbours": 5,        # N closest exemplars (paper: 5)
-            "pca_components": 6,
-            "max_exemplars": 512,
-            # paper: SGD momentum 0.9, wd 5e-4, lr 0.01 /10 every 5000 it, batch 64; from scratch on
-            # a tiny set Adam converges much faster here
-            "optimizer": "adam", "lr": 2e-3, "weight_decay": 5e-4, "batch_size": 8, "epochs": 60,
-            "class_weight_power": 0.5,  # not in the paper: balances the tiny parts on few images
-            "net_loss_weight": 1.0,     # not in the paper: eq. 2 on P_net too (see loss)
-        }
-
-    def build(self, config: dict) -> nn.Module:
-        c = {**self.default_config(), **(config or {})}
-        model = REDNet(c["depth"], c["width"], c["neighbours"], c["pca_components"], c["bottleneck_ratio"])
-        model.class_weight_power = c["class_weight_power"]
-        model.net_loss_weight = c["net_loss_weight"]
-        return model
-
-    def prepare(self, model: REDNet, train_dataset, config: dict | None = None):
-        """Fill the exemplar prior from a training dataset: faces with full labels and five points."""
-        c = {**self.default_config(), **(config or {})}
-        five, labels = collect_exemplars(train_dataset, c["max_exemplars"])
-        if len(five):
-            model.prior.fit(five, labels)
-        return model
-
-    def extra_datasets(self, config: dict, data_dir) -> dict:
-        """Loop hook used only to learn where the training split is: the first loss call then
-        builds the exemplars from it (unaugmented, full labels). No extra batches."""
-        self._exemplar_source = (str(data_dir), config.get("sources"), config)
-        return {}
-
-    def _ensure_prior(self, model: REDNet, batch: dict):
-        if model.prior.ready:
-            return
-        source = getattr(self, "_exemplar_source", None)
-        if source is not None:
-            from models.data.dataset import FaceParsingDataset
-            data_dir, sources, config = source
-            self.prepare(model, FaceParsingDataset(data_dir, "train", self.input_size, sources=sources,
-                                                   label_kinds=["full"]), config)
-            model.prior.to(batch["five"].device)
-        if not model.prior.ready:  # no dataset known: the batch's own faces
-            fit_prior_from_batch(model, batch)
-
-    def loss(self, model: REDNet, batch: dict):
-        label = batch["label"]
-        self._ensure_prior(model, batch)
-        p_final, p_net = model.final_probs(batch["image"], batch["five"], exclude_self=model.training,
-                                           detach_scale=True)
-        weights = class_weights(label, model.class_weight_power)
-        nll = F.nll_loss(torch.log(p_final.clamp_min(1e-8)), label, weight=weights, ignore_index=IGNORE)
-        # Not in the paper: the same loss on P_net alone. Trained from scratch with eq. 2 only,
-        # the decoder left every part to the prior (stayed uncertain there, F1 0 on all parts
-        # without the prior, runs/rednet_eq2only); the paper's encoder starts pre-trained.
-        net_nll = F.nll_loss(torch.log(p_net.clamp_min(1e-8)), label, weight=weights, ignore_index=IGNORE)
-        total = nll + model.net_loss_weight * net_nll
-        return total, {"loss": float(total.detach()), "nll_final": float(nll.detach()),
-                       "nll_net": float(net_nll.detach())}
-
-    def predict(self, model: REDNet, batch: dict) -> torch.Tensor:
-        return model.final_probs(batch["image"], batch["five"])[0]
-
-
-def fit_prior_from_batch(model: REDNet, batch: dict):
-    five = batch["five"].detach().cpu().numpy()
-    labels = batch["label"].detach().cpu().numpy().astype(np.uint8)
-    keep = [i for i in range(len(five)) if is_exemplar(five[i], labels[i])]
-    if keep:
-        model.prior.fit(five[keep], labels[keep])
-        model.prior.to(batch["five"].device)
-
-
-def is_exemplar(five: np.ndarray, label: np.ndarray) -> bool:
-    """A usable exemplar: known five points and a full label (parts present, little ignore)."""
-    if not np.isfinite(five).all():
-        return False
-    present = np.isin(np.arange(2, 10), label)
-    return present.sum() >= 6 and (label == IGNORE).mean() < 0.2
-
-
-def collect_exemplars(dataset, limit: int):
-    """Five points and labels of up to `limit` exemplars of a dataset of batch dicts."""
-    fives, labels = [], []
-    records = getattr(dataset, "records", None)
-    for i in range(len(dataset)):
-        if records is not None and records[i].get("label_kind") != "full":
-            continue
-        item = dataset[i]
-        five = np.asarray(item["five"], np.float32)
-        label = np.asarray(item["label"]).astype(np.uint8)
-        if is_exemplar(five, label):
-            fives.append(five)
-            labels.append(label)
-        if len(fives) >= limit:
-            break
-    if not fives:
-        return np.zeros((0, 5, 2), np.float32), np.zeros((0, 0, 0), np.uint8)
-    return np.stack(fives), np.stack(labels)
+    def predict(self, batch: dict) -> torch.Tensor:
+        return self.final_probs(batch["image"], batch["five"])[0]

@@ -1,12 +1,14 @@
-"""One registry of parser tiers: a name maps to a builder and a default checkpoint.
+"""One registry of parser tiers: a name maps to what builds its parser and to its checkpoint.
 
-The CLI, the Gradio page, training and evaluation all go through `create_parser` /
-`get_trainable`, as timm's create_model does. Modules are imported lazily so that the
-training path never imports mediapipe and the pipeline never imports what it does not use.
+The CLI, the Gradio page, evaluation and training all find tiers here; `create_parser` is
+the way in, as timm's create_model is. Entries are "module:attribute" strings (core.lazy), so a
+tier's module is imported only when that tier is used: the landmark tier runs without torch.
+Each learned tier's training recipe is listed beside it in models.training.recipes.
 """
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.lazy import resolve
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 
@@ -14,9 +16,13 @@ CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 @dataclass(frozen=True)
 class Tier:
     name: str
-    module: str            # module holding the tier
-    trainable: str | None  # attribute: a Trainable class (None for the landmark tier)
     description: str
+    parser: str | None = None   # "module:Parser class" of a tier without weights
+    network: str | None = None  # "module:TierNet class" of a learned tier, rebuilt from its checkpoint
+
+    @property
+    def learned(self) -> bool:
+        return self.network is not None
 
     @property
     def checkpoint(self) -> Path:
@@ -24,13 +30,16 @@ class Tier:
 
 
 TIERS = {t.name: t for t in [
-    Tier("landmarks", "models.parsers.landmark_parser", None, "fits parts from the 478 face-mesh points (LaPa 3.2); no weights"),
-    Tier("rnng", "models.parsers.rnng", "RNNGTrainable", "shallow CNN + gated spatial RNN (Liu et al. BMVC 2017)"),
-    Tier("student", "models.parsers.student", "StudentTrainable", "Student Network distilled from the teacher (Wei et al. TIP)"),
-    Tier("teacher", "models.parsers.teacher", "TeacherTrainable", "truncated-VGG16 FCN with sc loss (Wei et al. TIP)"),
-    Tier("rednet", "models.parsers.rednet", "REDNetTrainable", "residual encoder-decoder + adaptive prior (Guo et al. AAAI 2018)"),
-    Tier("bspnet", "models.parsers.bspnet", "BSPNetTrainable", "boundary-sensitive parsing network (Liu et al. AAAI 2020)"),
-    Tier("stn-icnn", "models.parsers.stn_icnn", "STNiCNNTrainable", "STN + interlinked CNNs (Yin et al.)"),
+    Tier("landmarks", "fits parts from the 478 face-mesh points (LaPa annotation module); no weights",
+         parser="models.parsers.landmark_parser:LandmarkParser"),
+    Tier("rnng", "shallow CNN + gated spatial RNN (Liu et al. BMVC 2017)", network="models.parsers.rnng:RNNGNet"),
+    Tier("student", "Student Network distilled from the teacher (Wei et al. TIP)",
+         network="models.parsers.student:StudentNet"),
+    Tier("teacher", "truncated-VGG16 FCN with sc loss (Wei et al. TIP)", network="models.parsers.teacher:TeacherNet"),
+    Tier("rednet", "residual encoder-decoder + adaptive prior (Guo et al. AAAI 2018)",
+         network="models.parsers.rednet:REDNet"),
+    Tier("bspnet", "boundary-sensitive parsing network (Liu et al. AAAI 2020)", network="models.parsers.bspnet:BSPNet"),
+    Tier("stn-icnn", "STN + interlinked CNNs (Yin et al.)", network="models.parsers.stn_icnn:STNiCNN"),
 ]}
 
 
@@ -44,27 +53,28 @@ def tier(name: str) -> Tier:
     return TIERS[name]
 
 
-def get_trainable(name: str):
+def network_class(name: str):
+    """The TierNet class of learned tier `name` (imports its module now)."""
     t = tier(name)
-    if t.trainable is None:
-        raise UnknownModel(f"model '{name}' has no weights to train")
-    return getattr(importlib.import_module(t.module), t.trainable)()
+    if not t.learned:
+        raise UnknownModel(f"model '{name}' has no network weights")
+    return resolve(t.network)
 
 
 def create_parser(name: str, device: str = "auto", checkpoint=None):
     """A ready Parser for tier `name`; `checkpoint` overrides the committed default."""
     t = tier(name)
-    if t.trainable is None:
-        return importlib.import_module(t.module).LandmarkParser()
+    if not t.learned:
+        return resolve(t.parser)()
     from models.parsers.checkpoint import CheckpointError
     from models.parsers.torch_parser import TorchParser
     if checkpoint is None and not t.checkpoint.is_file():
         raise CheckpointError(f"no weights for '{name}' ship with the project: train them with "
                               f"python -m models.train --model {name} --data DIR --export "
                               f"(see checkpoints/{name}.md), or pass --checkpoint")
-    return TorchParser.from_checkpoint(get_trainable(name), checkpoint or t.checkpoint, device)
+    return TorchParser.from_checkpoint(name, network_class(name), checkpoint or t.checkpoint, device)
 
 
 def available_checkpoints() -> list[str]:
     """Tiers that can run here: the landmark tier and those whose checkpoint is present."""
-    return [n for n, t in TIERS.items() if t.trainable is None or t.checkpoint.is_file()]
+    return [n for n, t in TIERS.items() if not t.learned or t.checkpoint.is_file()]

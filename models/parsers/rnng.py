@@ -1,15 +1,14 @@
 """RNN-G: a shallow CNN plus a spatially variant gated RNN (Liu et al., "Face Parsing via
-Recurrent Propagation", BMVC 2017; papers/002), the CPU real-time tier.
+Recurrent Propagation", BMVC 2017), the CPU real-time tier.
 
 The tier takes the 256x256 aligned crop. Stage 1 (sec. 3, Figure 1) sees it resized to
 128x128: a shallow CNN (three convolutions, two max-poolings, two deconvolutions, at most 32
 channels). Its first deconvolution (Deconv6) gives a map at 64x64 that is split in two
 halves: the label representation X and the gate G. The
 gated linear RNN of eq. 3 (models.parsers.gated_scan) propagates X in four directions with a
-node-wise max; a second deconvolution brings the result to 11 classes at 128x128. Three
-losses (sec. 3.3): X through its own deconvolution against the labels (coarse), the gate
-through a 1x1 convolution against label boundaries (1 = inside a region, 0 = on a boundary,
-boundary:non-boundary pixels sampled 1:5, sec. 5.1), and the RNN output against the labels.
+node-wise max; a second deconvolution brings the result to 11 classes at 128x128. Two
+heads serve only the training losses (sec. 3.3, models.training.recipes.rnng): X through its
+own deconvolution (coarse) and the gate through a 1x1 convolution (boundaries).
 |g| <= 1 by a sigmoid and ||W||_2 <= 1 (sec. 3.2): the forward pass divides W by
 max(1, ||W||_2) and every training step projects the stored W the same way.
 
@@ -29,13 +28,7 @@ Departures from the paper, and why:
 - BatchNorm after each convolution, and a per-channel gate (G has as many channels as X,
   as in Figure 1; the 1x1 convolution to one channel is only for the boundary loss): BN lets
   the net train from scratch in minutes on a CPU with few images.
-- Class-balanced stage-1 losses: median-frequency weights (Eigen & Fergus 2015) from running
-  pixel counts of the labels seen, floored at 1 (brows and eyes up-weighted; background,
-  skin and hair not down-weighted, which made them leak into the background); without any
-  weighting brows and eyes stay at F1 0 on this small data. The component crops are
-  balanced by construction (as the paper says) and unweighted.
-- Stage 1 and stage 2 are trained together, in one loss, rather than separately.
-- The paper gives no optimiser settings; default_config's are ours.
+- Training departures (class-balanced losses, both stages in one loss): see the recipe.
 - Stage 1 at 128 is the paper's; the tier's input is the 256 crop so that stage 2 sees
   the parts at full resolution (input_size 128 also works: the crops are then upsampled from
   the 128 image; see checkpoints/rnng.md for what that cost in our runs).
@@ -49,9 +42,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.align import template_points
-from core.classes import (IGNORE, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP,
+from core.classes import (INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP,
                             NOSE, NUM_CLASSES, RIGHT_BROW, RIGHT_EYE, UPPER_LIP)
 from models.parsers.gated_scan import gated_scan
+from models.parsers.network import TierNet
 
 
 def conv_bn(cin, cout, k):
@@ -251,12 +245,24 @@ def paste(probs: torch.Tensor, comp_probs: torch.Tensor, theta: torch.Tensor, cl
 
 # ------------------------------------------------------------------ the whole network
 
-class RNNGNet(nn.Module):
+class RNNGNet(TierNet):
+    defaults = {
+        "input_size": 256,            # stage 2 crops the parts from the full crop (sec. 4)
+        "stage1_size": 128,           # sec. 4: the first stage parses 128x128 faces
+        "cnn_widths": [16, 32, 32],   # Figure 1: at most 32 channels
+        "rnn_channels": 16,           # the paper's 8 carry 3 classes; 16 for 11 classes
+        "stage2": True,               # sec. 4 component networks
+        "component_widths": [8, 16, 32],
+    }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "RNNGNet":
+        return cls({**cls.defaults, **config})
+
     def __init__(self, config: dict):
         super().__init__()
-        self.config = dict(config)
         c = config["rnn_channels"]
-        self.size = config["input_size"]
+        self.input_size = int(config["input_size"])
         self.stage1_size = config["stage1_size"]
         self.cnn = ShallowCNN(tuple(config["cnn_widths"]), c)
         self.rnn = GatedRNN(c)
@@ -328,159 +334,6 @@ class RNNGNet(nn.Module):
             return probs
         return self.compose(probs, self.crops(self.normalise(image), five))
 
-
-# ------------------------------------------------------------------ losses
-
-def boundary_target(label: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gate supervision at 1/scale (sec. 3.3): 1 inside a region, 0 where the 3x3
-    neighbourhood holds two classes; valid where no ignore pixel is near."""
-    lab = label.float()[:, None]
-    ignore = (label == IGNORE).float()[:, None]
-    hi = F.max_pool2d(lab.masked_fill(ignore.bool(), -1), 3, 1, 1)
-    lo = -F.max_pool2d((-lab).masked_fill(ignore.bool(), -1e3), 3, 1, 1)
-    boundary = (hi != lo).float()
-    invalid = F.max_pool2d(ignore, 3, 1, 1)
-    boundary = F.max_pool2d(boundary, scale)
-    valid = F.max_pool2d(invalid, scale) == 0
-    return 1 - boundary, valid
-
-
-def sampled_boundary_loss(logit, target, valid, ratio: float, generator=None) -> torch.Tensor:
-    """BCE over all boundary pixels and `ratio` times as many random non-boundary ones (1:5)."""
-    pos = (target == 0) & valid
-    neg = (target == 1) & valid
-    n_pos = pos.flatten(1).sum(1).float()
-    n_neg = neg.flatten(1).sum(1).float().clamp(min=1)
-    keep_prob = (ratio * n_pos / n_neg).clamp(max=1).view(-1, 1, 1, 1)
-    rand = torch.rand(logit.shape, generator=generator, device=logit.device)
-    chosen = pos | (neg & (rand < keep_prob))
-    if not chosen.any():
-        return logit.sum() * 0
-    return F.binary_cross_entropy_with_logits(logit[chosen], target[chosen])
-
-
-def median_frequency_weights(counts: torch.Tensor, max_weight: float, power: float = 1.0,
-                             min_weight: float = 0.0) -> torch.Tensor:
-    """w_c = (median_f / f_c) ** power over the classes seen (Eigen & Fergus 2015), clamped
-    to [min_weight, max_weight]; unseen classes 1."""
-    seen = counts > 0
-    if seen.sum() < 2:
-        return torch.ones_like(counts, dtype=torch.float32)
-    freq = counts / counts.sum()
-    w = torch.ones_like(freq)
-    w[seen] = (freq[seen].median() / freq[seen]) ** power
-    return w.clamp(min=min_weight, max=max_weight).float()
-
-
-def weighted_ce(logits, label, weight) -> torch.Tensor:
-    """Class-weighted CE averaged over labelled pixels (0 when none are labelled)."""
-    loss = F.cross_entropy(logits, label, weight=weight, ignore_index=IGNORE, reduction="sum")
-    norm = weight[label.clamp(max=len(weight) - 1)].masked_fill(label == IGNORE, 0).sum()
-    return loss / norm.clamp(min=1e-6)
-
-
-def component_labels(label, theta, comp: Component) -> torch.Tensor:
-    """Label crop (nearest) mapped to the component's classes; outside the image: ignore."""
-    lut = torch.full((256,), IGNORE, dtype=torch.long, device=label.device)
-    lut[:NUM_CLASSES] = 0
-    for i, c in enumerate(comp.classes):
-        lut[c] = i + 1
-    grid = F.affine_grid(theta, (label.shape[0], 1) + comp.size, align_corners=False)
-    lab = F.grid_sample(label[:, None].float() + 1, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-    lab = lab[:, 0].long() - 1
-    return lut[lab.masked_fill(lab < 0, IGNORE)]
-
-
-# ------------------------------------------------------------------ the Trainable
-
-class RNNGTrainable:
-    name = "rnng"
-    input_size = 256  # the crop the tier takes; stage 1 runs at stage1_size (build() follows the config)
-
-    def default_config(self) -> dict:
-        return {
-            "input_size": 256,            # stage 2 crops the parts from the full crop (sec. 4)
-            "stage1_size": 128,           # sec. 4: the first stage parses 128x128 faces
-            "cnn_widths": [16, 32, 32],   # Figure 1: at most 32 channels
-            "rnn_channels": 16,           # paper 8 (3 classes); 16 for 11 classes
-            "stage2": True,               # sec. 4 component networks
-            "component_widths": [8, 16, 32],
-            "boundary_ratio": 5.0,        # sec. 5.1: boundary : non-boundary = 1 : 5
-            "loss_weights": {"coarse": 1.0, "gate": 1.0, "final": 1.0, "components": 1.0},
-            "component_loss_weights": {},  # e.g. {"mouth": 3.0}: that crop's loss counts x3
-            # median-frequency class weights, floored at 1: classes rarer than the median one
-            # (brows, eyes) are up-weighted, frequent ones (background, skin, hair) are not
-            # down-weighted, which would let them leak into the background
-            "class_weight_max": 10.0, "class_weight_min": 1.0, "class_weight_power": 1.0,
-            "crop_jitter": [0.06, 0.06, 0.08, 0.08],  # centre a, b (units of d), log scale, angle (rad)
-            "augment": True,              # sec. 5.1 random affine and mirror: models.data.augment via the loop
-            # data: a main batch of fully labelled faces plus a cycled batch of real faces
-            # (LFW with hair masks and auto-labelled face classes, auto-labelled portraits/videos)
-            "sources": ["facesynthetics"], "real_sources": ["lfw_hair", "portraits", "video:"],
-            "real_batch_size": 12,
-            # not in the paper: ours
-            "optimizer": "adam", "lr": 3e-3, "weight_decay": 1e-4, "batch_size": 8,
-            "epochs": 160, "lr_schedule": "cosine", "val_every": 16,
-        }
-
-    def build(self, config: dict) -> torch.nn.Module:
-        cfg = {**self.default_config(), "stage1_size": 128, **config}
-        self.input_size = int(cfg["input_size"])
-        return RNNGNet(cfg)
-
-    def extra_datasets(self, config, data_dir) -> dict:
-        """The loop's extra loader: real faces (see default_config), cycled beside the main one."""
-        if not config.get("real_sources"):
-            return {}
-        from models.data.dataset import FaceParsingDataset
-        from models.training.train import make_augment
-        ds = FaceParsingDataset(data_dir, "train", self.input_size, augment=make_augment(config, self.input_size),
-                                sources=config["real_sources"], label_kinds=["full", "partial", "auto"])
-        return {"real": ds} if len(ds) else {}
-
-    def _class_weights(self, model, label, cfg) -> torch.Tensor:
-        """Running pixel counts of the labels seen in training -> median-frequency weights."""
-        if not hasattr(model, "_pixel_counts"):
-            model._pixel_counts = torch.zeros(NUM_CLASSES, dtype=torch.float64, device=label.device)
-        valid = label[label != IGNORE]
-        model._pixel_counts += torch.bincount(valid, minlength=NUM_CLASSES)[:NUM_CLASSES].double()
-        return median_frequency_weights(model._pixel_counts, cfg["class_weight_max"], cfg["class_weight_power"],
-                                        cfg.get("class_weight_min", 0.0))
-
-    def loss(self, model, batch):
-        cfg = {**self.default_config(), **getattr(model, "config", {})}
-        model.rnn.constrain_()  # keep ||W|| <= 1 after the previous step (sec. 3.2)
-        if isinstance(batch.get("real"), dict):  # the main batch and the real-face batch as one
-            batch = {k: torch.cat([batch[k], batch["real"][k]]) for k in ("image", "label", "five")}
-        image, label = batch["image"], batch["label"]
-        weights = self._class_weights(model, label, cfg)
-        lw = cfg["loss_weights"]
-        out = model.stage1(image, backend="torch", heads=True)
-        label1 = label  # stage-1 losses at stage1_size (nearest), stage 2 at the full input
-        if label.shape[-1] != out["logits"].shape[-1]:
-            label1 = F.interpolate(label[:, None].float(), size=out["logits"].shape[-2:], mode="nearest")[:, 0].long()
-        coarse = weighted_ce(out["coarse_logits"], label1, weights)
-        final = weighted_ce(out["logits"], label1, weights)
-        target, valid = boundary_target(label1, label1.shape[-1] // out["gate"].shape[-1])
-        gate = sampled_boundary_loss(out["boundary_logit"], target, valid, cfg["boundary_ratio"])
-        total = lw["coarse"] * coarse + lw["gate"] * gate + lw["final"] * final
-        logs = {"coarse": coarse.item(), "gate": gate.item(), "final": final.item()}
-        if len(model.components):
-            n = image.shape[0]
-            jit = torch.as_tensor(cfg["crop_jitter"], device=image.device)
-            jitter = {k: (torch.rand(n, 4, device=image.device) * 2 - 1) * jit for k in COMPONENTS}
-            comps = model.crops(model.normalise(image), batch["five"], jitter)
-            comp_loss = 0
-            for name, (theta, logits) in comps.items():
-                target = component_labels(label, theta, COMPONENTS[name])
-                comp_loss = comp_loss + cfg["component_loss_weights"].get(name, 1.0) * weighted_ce(
-                    logits, target, torch.ones(logits.shape[1], device=image.device))
-            comp_loss = comp_loss / len(comps)
-            total = total + lw["components"] * comp_loss
-            logs["components"] = comp_loss.item()
-        logs["loss"] = total.item()
-        return total, logs
-
-    def predict(self, model, batch):
+    def predict(self, batch: dict) -> torch.Tensor:
         backend = "numba" if batch["image"].device.type == "cpu" else "torch"
-        return model(batch["image"], batch.get("five"), backend)
+        return self(batch["image"], batch.get("five"), backend)

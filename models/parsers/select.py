@@ -19,7 +19,7 @@ LANDMARK_TIER_SCORES = {"overall_f1": 0.818, "mean_f1": 0.721, "hair_f1": 0.680}
 @lru_cache(maxsize=None)
 def recorded_accuracy(name: str) -> float:
     """Sum of validation overall F1, mean F1 and LFW hair F1 recorded for a tier (0 if unknown)."""
-    if registry.tier(name).trainable is None:
+    if not registry.tier(name).learned:
         scores = LANDMARK_TIER_SCORES
     else:
         try:

@@ -11,7 +11,7 @@ The paper parses the inner-face parts only. For the 11-class interface, the coar
 prediction supplies skin, hair and background (and is the fallback for everything outside the
 pasted patches); the part iCNNs replace the brows, eyes, nose and mouth inside their patches.
 
-Training (section 2.5.2), three stages of the shared loop:
+Training (section 2.5.2, models.training.recipes.stn_icnn), three stages of the shared loop:
   coarse    pre-train K (cross-entropy with the resized label, eq. 11)
   localizer pre-train L on K's masks: Smooth-L1 to the affines computed from the labels (eq. 12-14)
   end2end   everything: the part cross-entropy on patches cut by the predicted theta (eq. 10),
@@ -25,9 +25,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.classes import (IGNORE, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE, NUM_CLASSES,
+from core.classes import (INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE, NUM_CLASSES,
                             RIGHT_BROW, RIGHT_EYE, UPPER_LIP)
-from models.parsers.rednet import class_weights
+from models.parsers.network import TierNet
 from models.parsers.resnet import conv_bn_relu
 
 COARSE_SIZE = 128  # the paper's input of K (section 3.3)
@@ -154,30 +154,6 @@ def params_to_theta(p: torch.Tensor) -> torch.Tensor:
     return torch.stack([row0, row1], -2)
 
 
-def theta_from_label(label: torch.Tensor, patch_sizes, parts=PARTS, min_pixels: int = 4):
-    """Eq. 14: the ground-truth theta of each part from the label (N, H, W).
-
-    The part centre is the mean pixel of its classes, rounded to a pixel; in align_corners=False
-    coordinates that pixel's centre is (c + 0.5), so an odd patch is sampled on whole pixels.
-    -> theta (N, P, 2, 3), valid (N, P) bool (False where the part has < min_pixels pixels).
-    """
-    n, h, w = label.shape
-    ys = torch.arange(h, device=label.device, dtype=torch.float32).view(1, h, 1)
-    xs = torch.arange(w, device=label.device, dtype=torch.float32).view(1, 1, w)
-    params, valid = [], []
-    for (_, classes, _, _), side in zip(parts, patch_sizes):
-        m = torch.zeros_like(label, dtype=torch.bool)
-        for c in classes:
-            m |= label == c
-        count = m.flatten(1).sum(1).float()
-        cx = ((m * xs).flatten(1).sum(1) / count.clamp_min(1)).round()
-        cy = ((m * ys).flatten(1).sum(1) / count.clamp_min(1)).round()
-        tx, ty = -1 + 2 * (cx + 0.5) / w, -1 + 2 * (cy + 0.5) / h
-        params.append(torch.stack([torch.full_like(tx, side / w), torch.full_like(ty, side / h), tx, ty], -1))
-        valid.append(count >= min_pixels)
-    return params_to_theta(torch.stack(params, 1)), torch.stack(valid, 1)
-
-
 def crop(image: torch.Tensor, theta: torch.Tensor, side: int, mode: str = "bilinear") -> torch.Tensor:
     """Grid transformer T_theta (eq. 3, 7): a side x side patch of (N, C, H, W); outside = 0."""
     grid = F.affine_grid(theta, (image.shape[0], image.shape[1], side, side), align_corners=False)
@@ -199,22 +175,6 @@ def paste(patch: torch.Tensor, theta: torch.Tensor, size) -> torch.Tensor:
     return F.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def crop_label(label: torch.Tensor, theta: torch.Tensor, side: int) -> torch.Tensor:
-    """The patch's ground truth (J_i-hat in eq. 10): nearest sampling, outside the image = ignore."""
-    shifted = (label.float() + 1).unsqueeze(1)  # 0 marks "outside" after zero padding
-    out = crop(shifted, theta, side, mode="nearest")[:, 0].round().long() - 1
-    return torch.where(out < 0, torch.full_like(out, IGNORE), out)
-
-
-def local_label(label: torch.Tensor, classes) -> torch.Tensor:
-    """Global class ids -> a part iCNN's labels: 0 other, j+1 for classes[j], ignore kept."""
-    out = torch.zeros_like(label)
-    for j, c in enumerate(classes):
-        out[label == c] = j + 1
-    out[label == IGNORE] = IGNORE
-    return out
-
-
 def merge_part(probs: torch.Tensor, part_probs: torch.Tensor, mask: torch.Tensor, classes) -> torch.Tensor:
     """Inside a pasted patch (mask in [0, 1]) the part iCNN decides its classes; its background
     mass is shared among the other classes in the proportions `probs` already gives them."""
@@ -228,9 +188,23 @@ def merge_part(probs: torch.Tensor, part_probs: torch.Tensor, mask: torch.Tensor
     return (1 - mask) * probs + mask * inside
 
 
-class STNiCNN(nn.Module):
+class STNiCNN(TierNet):
+    defaults = {
+        "input_size": 256,  # the crop the parts are cut from; K itself sees 128 (section 3.3)
+        # odd sides (section 3.3), sized to the parts of a 256 aligned crop (median widths: brow
+        # 34, eye 17, nose 33x47, mouth 40x35 px on FaceSynthetics); the paper uses 81 on Helen
+        "patch_sizes": [65, 65, 41, 41, 65, 81],
+        "channels": [8, 16, 24, 32], "loc_channels": [8, 16, 32, 64],
+    }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "STNiCNN":
+        c = {**cls.defaults, **config}
+        return cls(c["patch_sizes"], tuple(c["channels"]), tuple(c["loc_channels"]), c["input_size"])
+
     def __init__(self, patch_sizes, channels=(8, 16, 24, 32), loc_channels=(8, 16, 32, 64), input_size=256):
         super().__init__()
+        self.input_size = int(input_size)
         self.patch_sizes = tuple(int(s) for s in patch_sizes)
         assert all(s % 2 == 1 for s in self.patch_sizes), "patch sides must be odd (paper section 3.3)"
         self.coarse = ICNN(3, NUM_CLASSES, channels)
@@ -280,116 +254,6 @@ class STNiCNN(nn.Module):
             probs = merge_part(probs, pasted, mask, classes)
         return probs / probs.sum(1, keepdim=True)
 
-
-def smooth_l1_theta(theta, target, valid):
-    """Eq. 12-13 on the four free entries (s_x, s_y, t_x, t_y) of the parts present."""
-    pick = lambda t: torch.stack([t[..., 0, 0], t[..., 1, 1], t[..., 0, 2], t[..., 1, 2]], -1)
-    loss = F.smooth_l1_loss(pick(theta), pick(target), reduction="none").mean(-1)
-    return (loss * valid).sum() / valid.sum().clamp_min(1)
-
-
-class STNiCNNTrainable:
-    name = "stn-icnn"
-    input_size = 256  # the crop the parts are cut from; K itself sees 128 (paper section 3.3)
-
-    def default_config(self) -> dict:
-        return {
-            "input_size": self.input_size,
-            # odd sides (section 3.3), sized to the parts of a 256 aligned crop (median widths: brow
-            # 34, eye 17, nose 33x47, mouth 40x35 px on FaceSynthetics); the paper uses 81 on Helen
-            "patch_sizes": [65, 65, 41, 41, 65, 81],
-            "channels": [8, 16, 24, 32], "loc_channels": [8, 16, 32, 64],
-            "optimizer": "adam", "lr": 2e-3, "batch_size": 8,  # stage lengths below, not "epochs"
-            # Table 1 (Helen): pre-training lr 0.0023 (K) / 0.0017 (L); end-to-end 1e-4 (K, L), 1e-2 (parts)
-            "stage_epochs": {"coarse": 6, "localizer": 20, "end2end": 20},
-            "lr_coarse": 2.3e-3, "lr_localizer": 1.7e-3, "lr_pretrained_e2e": 1e-4, "lr_parts": 2e-3,
-            "coarse_weight_e2e": 1.0, "theta_weight_e2e": 1.0,
-            "class_weight_power": 0.5,
-        }
-
-    def build(self, config: dict) -> nn.Module:
-        c = {**self.default_config(), **(config or {})}
-        model = STNiCNN(c["patch_sizes"], tuple(c["channels"]), tuple(c["loc_channels"]), c["input_size"])
-        model.train_config = c
-        return model
-
-    def stages(self, config: dict):
-        c = {**self.default_config(), **(config or {})}
-        e = c["stage_epochs"]
-        return [("coarse", e["coarse"], {"lr": c["lr_coarse"]}),
-                ("localizer", e["localizer"], {"lr": c["lr_localizer"]}),
-                ("end2end", e["end2end"], {"lr": c["lr_parts"]})]
-
-    # -- losses of the three stages ------------------------------------------------------------
-    def _config(self, model):
-        return getattr(model, "train_config", None) or self.default_config()
-
-    def coarse_loss(self, model, batch, coarse=None):
-        label = batch["label"]
-        small = F.interpolate(label[:, None].float(), size=(COARSE_SIZE, COARSE_SIZE), mode="nearest")[:, 0].long()
-        coarse = model.coarse_logits(batch["image"]) if coarse is None else coarse
-        w = class_weights(small, self._config(model)["class_weight_power"])
-        return F.cross_entropy(coarse, small, weight=w, ignore_index=IGNORE)
-
-    def localizer_loss(self, model, batch, theta=None):
-        target, valid = theta_from_label(batch["label"], model.patch_sizes)
-        if theta is None:
-            with torch.no_grad():
-                mask = model.coarse_logits(batch["image"]).softmax(1)
-            theta = model.localizer(mask)
-        return smooth_l1_theta(theta, target, valid.float())
-
-    def part_loss(self, model, batch, theta, parts):
-        """Eq. 10: mean over parts of the cross-entropy with the label cut by the same theta
-        (class-balanced like the coarse loss: an eye fills ~10% of its patch)."""
-        power = self._config(model)["class_weight_power"]
-        losses = []
-        for p, (_, classes, _, _) in enumerate(PARTS):
-            target = local_label(crop_label(batch["label"], theta[:, p].detach(), model.patch_sizes[p]), classes)
-            if (target != IGNORE).any():
-                w = class_weights(target, power)[: len(classes) + 1]
-                losses.append(F.cross_entropy(parts[p], target, weight=w, ignore_index=IGNORE))
-        return torch.stack(losses).mean() if losses else parts[0].sum() * 0
-
-    def loss(self, model, batch, stage: str | None = None):
-        stage = stage or "end2end"
-        c = self._config(model)
-        if stage == "coarse":
-            lc = self.coarse_loss(model, batch)
-            return lc, {"loss": float(lc.detach()), "coarse": float(lc.detach())}
-        if stage == "localizer":
-            lt = self.localizer_loss(model, batch)
-            return lt, {"loss": float(lt.detach()), "theta": float(lt.detach())}
-        coarse, theta, parts = model(batch["image"])
-        lf = self.part_loss(model, batch, theta, parts)
-        lc = self.coarse_loss(model, batch, coarse)
-        lt = self.localizer_loss(model, batch, theta)
-        total = lf + c["coarse_weight_e2e"] * lc + c["theta_weight_e2e"] * lt
-        return total, {"loss": float(total.detach()), "parts": float(lf.detach()),
-                       "coarse": float(lc.detach()), "theta": float(lt.detach())}
-
-    def parameters_for(self, model, stage):
-        """What each stage trains (section 2.5.2) at the paper's relative learning rates (Table 1):
-        K alone, then L alone (K frozen), then everything with K and L slower than the parts."""
-        c = stage.config
-        if stage.name == "coarse":
-            return list(model.coarse.parameters())
-        if stage.name == "localizer":
-            return list(model.localizer.parameters())
-        return [{"params": list(model.coarse.parameters()) + list(model.localizer.parameters()),
-                 "lr_mult": c["lr_pretrained_e2e"] / c["lr_parts"]},
-                {"params": list(model.part_nets.parameters())}]
-
-    def train_step(self, model, batch, optimizer, stage) -> dict:
-        if stage.name == "localizer":
-            model.coarse.eval()  # K is frozen: its batch-norm statistics must not drift either
-        optimizer.zero_grad(set_to_none=True)
-        with stage.autocast():
-            loss, logs = self.loss(model, batch, stage.name)
-        loss.backward()
-        optimizer.step()
-        return logs
-
-    def predict(self, model, batch) -> torch.Tensor:
-        coarse, theta, parts = model(batch["image"])
-        return model.assemble(batch["image"], coarse, theta, parts)
+    def predict(self, batch: dict) -> torch.Tensor:
+        coarse, theta, parts = self(batch["image"])
+        return self.assemble(batch["image"], coarse, theta, parts)

@@ -1,4 +1,5 @@
-"""Student Network of Wei et al. (paper 000, Sec. V-A and Table IX), distilled from the teacher.
+"""Student Network of Wei et al., "Accurate Facial Image Parsing at Real-Time Speed" (IEEE TIP,
+Sec. V-A and Table IX), distilled from the teacher.
 
 Table IX, at full width (about 4.3 M parameters, ~8.5 MB in fp16):
   conv1_1, conv1_2   64, 3x3        copied from the teacher (Sec. V-A "reuse shallow layers")
@@ -30,12 +31,11 @@ Departures and choices (also on the checkpoint card):
   * The CPU-trained checkpoint runs at 128x128 (checkpoints/student.md says why and what it
     costs); `input_size` 256 is the paper's.
 """
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from core.classes import NUM_CLASSES
-from models.parsers.teacher import init_fcn_weights, network_input, receptive_field, scaled
+from models.parsers.teacher import LandmarkChannelFCN, init_fcn_weights, receptive_field, scaled
 
 TABLE_IX_STRIDES = (2, 2, 2, 1, 1, 1, 1)
 TEXT_STRIDES = (2, 1, 2, 1, 1, 1, 1)
@@ -49,12 +49,16 @@ def conv_bn_prelu(cin, cout, dilation=1):
                          nn.BatchNorm2d(cout), nn.PReLU(cout))
 
 
-class StudentNet(nn.Module):
+class StudentNet(LandmarkChannelFCN):
     """Table IX single-path FCN; forward(x) -> logits (N, 11, S, S)."""
+    defaults = {"input_size": 256, "width_mult": 1.0, "conv1_channels": 64, "pool_strides": list(TABLE_IX_STRIDES),
+                "landmark_channel": True, "dropout": 0.5}
 
     def __init__(self, width_mult=1.0, conv1_channels=64, pool_strides=TABLE_IX_STRIDES,
-                 landmark_channel=True, dropout=0.5, num_classes=NUM_CLASSES):
+                 landmark_channel=True, dropout=0.5, num_classes=NUM_CLASSES, input_size=256):
         super().__init__()
+        self.input_size, self.landmark_channel = int(input_size), bool(landmark_channel)
+        pool_strides = tuple(pool_strides)
         cin = 4 if landmark_channel else 3
         c1 = conv1_channels
         self.conv1 = nn.Sequential(nn.Conv2d(cin, c1, 3, padding=1), nn.ReLU(inplace=True),
@@ -88,103 +92,3 @@ def student_geometry(config: dict):
 
 def student_receptive_field(config: dict) -> float:
     return receptive_field(student_geometry(config))
-
-
-@torch.no_grad()
-def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None):
-    """Weight and bias of conv followed by (eval-mode) BatchNorm as one conv."""
-    w = conv.weight.detach().clone()
-    b = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(w.shape[0])
-    if bn is None:
-        return w, b
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return w * scale[:, None, None, None], (b - bn.running_mean) * scale + bn.bias
-
-
-@torch.no_grad()
-def copy_conv1_from_teacher(student: StudentNet, teacher: nn.Module):
-    """Sec. V-A: conv1_1 and conv1_2 of the student are the teacher's (BN folded in)."""
-    dst = [m for m in student.conv1 if isinstance(m, nn.Conv2d)]
-    for target, block in zip(dst, teacher.conv1):
-        conv = block[0]
-        bn = block[1] if isinstance(block[1], nn.BatchNorm2d) else None
-        w, b = fold_bn(conv, bn)
-        if target.weight.shape != w.shape:
-            raise ValueError(f"student conv1 {tuple(target.weight.shape)} does not match the teacher's "
-                             f"{tuple(w.shape)}: set conv1_channels / landmark_channel like the teacher")
-        target.weight.copy_(w)
-        target.bias.copy_(b)
-
-
-def freeze_batch_norm(model: nn.Module):
-    """BatchNorm layers to eval mode: the running statistics of the labelled faces stay put
-    while the unlabelled faces (another domain here: real photos vs synthetic renders) train."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.eval()
-
-
-MODEL_KEYS = ("width_mult", "conv1_channels", "pool_strides", "landmark_channel", "dropout")
-
-
-class StudentTrainable:
-    """Registry tier "student". Without a teacher checkpoint it trains with a re-weighted
-    softmax loss alone (Table VIII's "Student Network + SoftMax loss" baseline); with
-    `teacher_checkpoint` it runs the two-stage semi-supervised distillation of models.training.distill."""
-    name = "student"
-    input_size = 256
-
-    def default_config(self) -> dict:
-        from models.training.distill import default_distill_config
-        return {
-            "input_size": 256, "width_mult": 1.0, "conv1_channels": 64,
-            "pool_strides": list(TABLE_IX_STRIDES), "landmark_channel": True, "dropout": 0.5,
-            "freeze_conv1": True,
-            **default_distill_config(),
-        }
-
-    def build(self, config: dict) -> nn.Module:
-        self.config = {**self.default_config(), **config}
-        self.input_size = int(self.config["input_size"])
-        cfg = {k: self.config[k] for k in MODEL_KEYS}
-        cfg["pool_strides"] = tuple(cfg["pool_strides"])
-        model = StudentNet(**cfg)
-        # conv1 is copied from the teacher at the first training step (models.training.distill), so
-        # that loading a trained student for inference never needs the teacher
-        if self.config["freeze_conv1"] and self.config.get("teacher_checkpoint"):
-            model.conv1.requires_grad_(False)
-        return model
-
-    def _cfg(self):
-        return getattr(self, "config", None) or self.default_config()
-
-    def forward(self, model, batch) -> torch.Tensor:
-        return model(network_input(batch, self._cfg()["landmark_channel"]))
-
-    def extra_datasets(self, config: dict, data_dir) -> dict:
-        from models.training.distill import distillation_datasets
-        return distillation_datasets(self, config, data_dir)
-
-    def stages(self, config: dict):
-        from models.training.distill import distillation_stages
-        return distillation_stages(self, config)
-
-    def loss(self, model, batch, stage: str | None = None):
-        from models.training.distill import distillation_loss
-        return distillation_loss(self, model, batch, stage)
-
-    def train_step(self, model, batch, optimizer, stage) -> dict:
-        """The loop's default step, with the stage's name handed to the loss."""
-        optimizer.zero_grad(set_to_none=True)
-        if stage.name == "unsupervised" and self._cfg().get("unsupervised_freeze_bn"):
-            freeze_batch_norm(model)
-        with stage.autocast():
-            loss, logs = self.loss(model, batch, stage.name)
-        loss.backward()
-        if stage.config.get("grad_clip"):
-            torch.nn.utils.clip_grad_norm_(model.parameters(), stage.config["grad_clip"])
-        optimizer.step()
-        return {**logs, "loss": float(loss.detach())}
-
-    def predict(self, model, batch) -> torch.Tensor:
-        return torch.softmax(self.forward(model, batch).float(), 1)

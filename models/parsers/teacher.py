@@ -1,4 +1,4 @@
-"""Teacher network of Wei et al., "Accurate Facial Image Parsing at Real-Time Speed" (paper 000).
+"""Teacher network of Wei et al., "Accurate Facial Image Parsing at Real-Time Speed" (IEEE TIP).
 
 A truncated VGG16 FCN (Sec. VI-A, DeepLab-LargeFOV style [39]):
   * conv1..conv5 of VGG16, 3x3 max-pools with pad 1; pool4 and pool5 keep stride 1;
@@ -30,14 +30,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.align import five_point_heatmap
-from core.classes import IGNORE, NUM_CLASSES
-from models.training import sc_loss as sc
+from core.classes import NUM_CLASSES
+from models.parsers.network import TierNet
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
-# classes whose gradients are multiplied (paper Sec. V-B: "eyebrows, eyes, nose, lips and mouth")
-SMALL_CLASSES = (2, 3, 4, 5, 6, 7, 8, 9)
 
 
 # ----------------------------------------------------------------------------------------
@@ -114,12 +112,33 @@ def scaled(channels: int, width_mult: float) -> int:
     return max(4, int(round(channels * width_mult)))
 
 
-class TeacherNet(nn.Module):
+class LandmarkChannelFCN(TierNet):
+    """What the teacher and the Student share: an FCN on RGB (+ the landmark heatmap channel)."""
+    input_size: int
+    landmark_channel: bool
+
+    @classmethod
+    def from_config(cls, config: dict) -> "LandmarkChannelFCN":
+        c = {**cls.defaults, **config}
+        return cls(**{k: c[k] for k in cls.defaults})
+
+    def logits(self, batch: dict) -> torch.Tensor:
+        return self(network_input(batch, self.landmark_channel))
+
+    def predict(self, batch: dict) -> torch.Tensor:
+        return torch.softmax(self.logits(batch).float(), 1)
+
+
+class TeacherNet(LandmarkChannelFCN):
     """Truncated VGG16 FCN with the optimal r_norm; forward(x) -> logits (N, 11, S, S)."""
+    # the paper's full width; the CPU-trained teacher overrides width_mult and input_size
+    defaults = {"input_size": 256, "width_mult": 1.0, "fc_dim": 1024, "fc6_dilation": 1, "conv5_upsample": 2,
+                "landmark_channel": True, "batch_norm": True, "dropout": 0.5}
 
     def __init__(self, width_mult=1.0, fc_dim=1024, fc6_dilation=1, conv5_upsample=2,
-                 landmark_channel=True, batch_norm=True, dropout=0.5, num_classes=NUM_CLASSES):
+                 landmark_channel=True, batch_norm=True, dropout=0.5, num_classes=NUM_CLASSES, input_size=256):
         super().__init__()
+        self.input_size, self.landmark_channel = int(input_size), bool(landmark_channel)
         self.conv5_upsample = conv5_upsample
         cin = 4 if landmark_channel else 3
         blocks = []
@@ -163,99 +182,3 @@ def teacher_geometry(config: dict):
     g += [("conv", 3, 1, 1)] * 3 + [("pool", 3, 1, 1)]
     g += [("conv", 3, 1, config.get("fc6_dilation", 1)), ("conv", 1, 1, 1), ("conv", 1, 1, 1)]
     return g
-
-
-def class_weight_vector(small_class_weight: float, device=None) -> torch.Tensor:
-    w = torch.ones(NUM_CLASSES, device=device)
-    w[list(SMALL_CLASSES)] = small_class_weight
-    return w
-
-
-def weighted_pixel_ce(logits, target, small_class_weight):
-    """Per-pixel softmax loss (N, S, S), 0 at ignore pixels, and per-pixel weights."""
-    ce = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="none")
-    valid = target != IGNORE
-    w = class_weight_vector(small_class_weight, logits.device)[target.clamp(max=NUM_CLASSES - 1)]
-    return ce, w * valid
-
-
-MODEL_KEYS = ("width_mult", "fc_dim", "fc6_dilation", "conv5_upsample", "landmark_channel",
-              "batch_norm", "dropout")
-BATCH_KEYS = ("image", "label", "five")
-
-
-def merge_batches(*batches) -> dict:
-    """One batch from several (the main one and the loop's extra ones), image/label/five only."""
-    batches = [b for b in batches if b is not None]
-    return {k: torch.cat([b[k] for b in batches]) for k in BATCH_KEYS if all(k in b for b in batches)}
-
-
-def open_train_extra(config, data_dir, size, sources=None, label_kinds=None):
-    """A training split of `data_dir` for the loop's extra_datasets hook, or None when empty."""
-    from models.data.dataset import FaceParsingDataset
-    from models.training.train import make_augment
-    ds = FaceParsingDataset(data_dir, "train", size, augment=make_augment(config, size), sources=sources,
-                            label_kinds=label_kinds)
-    return ds if len(ds) else None
-
-
-class TeacherTrainable:
-    """Registry tier "teacher". Each training step takes a batch of the main labelled source
-    (FaceSynthetics, full labels) plus, when the dataset has them, a batch of the "partial"
-    extra (LFW hair: real faces, hair masks + auto face classes, 255 where unknown)."""
-    name = "teacher"
-    input_size = 256
-
-    def default_config(self) -> dict:
-        return {
-            # model: the paper's full width; CPU training passes width_mult/input_size overrides
-            "input_size": 256, "width_mult": 1.0, "fc_dim": 1024, "fc6_dilation": 1,
-            "conv5_upsample": 2, "landmark_channel": True, "batch_norm": True, "dropout": 0.5,
-            # loss (Sec. VI-A: sc loss weight 0.01, margin d 3, centre lr 0.1, centre decay 5e-4)
-            "sc_weight": 0.01, "sc_margin": 3.0, "sc_centre_lr": 0.1, "sc_centre_decay": 5e-4,
-            "small_class_weight": 10.0,  # x3 left brows and eyes at F1 0 after 50 epochs
-            # data: main loader = fully labelled faces; extra "partial" batches of real faces
-            "sources": ["facesynthetics"], "partial_sources": ["lfw_hair"], "partial_batch_size": 4,
-            # optimisation: the paper's SGD lr 1e-7, batch 1, 80k iterations (Caffe, pretrained)
-            # does not fit from-scratch CPU training; Adam on mini-batches instead
-            "optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 8, "epochs": 100,
-        }
-
-    def build(self, config: dict) -> nn.Module:
-        self.config = {**self.default_config(), **config}
-        self.input_size = int(self.config["input_size"])
-        return TeacherNet(**{k: self.config[k] for k in MODEL_KEYS})
-
-    def _cfg(self):
-        return getattr(self, "config", None) or self.default_config()
-
-    def extra_datasets(self, config, data_dir) -> dict:
-        if not config.get("partial_sources"):
-            return {}
-        ds = open_train_extra(config, data_dir, self.input_size, sources=config["partial_sources"])
-        return {"partial": ds} if ds is not None else {}
-
-    def forward(self, model, batch) -> torch.Tensor:
-        return model(network_input(batch, self._cfg()["landmark_channel"]))
-
-    def loss(self, model, batch):
-        """Re-weighted softmax loss + sc_weight * sc loss (Sec. IV) on main + partial batches."""
-        cfg = self._cfg()
-        batch = merge_batches(batch, batch.get("partial"))
-        logits = self.forward(model, batch)
-        target = batch["label"]
-        ce, w = weighted_pixel_ce(logits, target, cfg["small_class_weight"])
-        ce_loss = (ce * w).sum() / w.sum().clamp(min=1)
-        logs = {"ce": float(ce_loss.detach())}
-        total = ce_loss
-        if cfg["sc_weight"] > 0 and (target != IGNORE).any():
-            intra, sc_logs = sc.sc_loss(logits, target, ce.detach(), model.sc_centres,
-                                        margin=cfg["sc_margin"], centre_lr=cfg["sc_centre_lr"],
-                                        centre_decay=cfg["sc_centre_decay"], update=model.training)
-            total = total + cfg["sc_weight"] * intra
-            logs.update(sc_logs)
-        logs["loss"] = float(total.detach())
-        return total, logs
-
-    def predict(self, model, batch) -> torch.Tensor:
-        return torch.softmax(self.forward(model, batch).float(), 1)

@@ -1,9 +1,10 @@
-"""Adapter: any Trainable tier + its checkpoint behind the Parser interface."""
+"""Adapter: a learned tier's network (models.parsers.network.TierNet) behind the Parser interface."""
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from models.parsers import checkpoint as ckpt
+from models.parsers.network import TierNet
 from models.parsers.parser import Parser
 
 
@@ -16,9 +17,8 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 class TorchParser(Parser):
-    def __init__(self, trainable, model: torch.nn.Module, device="auto"):
-        self.trainable = trainable
-        self.name = trainable.name
+    def __init__(self, name: str, model: TierNet, device="auto"):
+        self.name = name
         self.device = pick_device(device) if isinstance(device, str) else device
         self.fp16 = self.device.type == "cuda"
         model = model.eval().to(self.device)
@@ -27,15 +27,14 @@ class TorchParser(Parser):
         self.model = model
 
     @classmethod
-    def from_checkpoint(cls, trainable, path, device="auto"):
-        blob = ckpt.load(path, trainable.name)
-        model = ckpt.load_into(trainable.build(blob["config"]), blob)
-        return cls(trainable, model, device)
+    def from_checkpoint(cls, name: str, network: type[TierNet], path, device="auto"):
+        blob = ckpt.load(path, name)
+        return cls(name, ckpt.load_into(network.from_config(blob["config"]), blob), device)
 
     @torch.inference_mode()
     def parse(self, crops, five, mesh=None):
         n, size = crops.shape[0], crops.shape[1]
-        s = self.trainable.input_size
+        s = self.model.input_size
         image = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float() / 255
         if s != size:
             image = F.interpolate(image, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
@@ -47,7 +46,7 @@ class TorchParser(Parser):
             "five": torch.as_tensor(np.asarray(five, np.float32) * scale, device=self.device),
             "mesh": torch.as_tensor(np.asarray(mesh, np.float32) * scale, device=self.device),
         }
-        probs = self.trainable.predict(self.model, batch).float()
+        probs = self.model.predict(batch).float()
         if s != size:
             probs = F.interpolate(probs, size=(size, size), mode="bilinear", align_corners=False)
         return probs.cpu().numpy()

@@ -1,4 +1,4 @@
-"""Whole-head hair: MediaPipe's hair network (models.parsers.hair_net) on a head-and-shoulders
+"""Whole-head hair: MediaPipe's hair network (models.parsers.hair_net, passed in) on a head-and-shoulders
 crop of each face, fused with the parser's labels and warped into the frame.
 
 The parsers see only the aligned 256x256 crop; hair below the chin and beside the head lies
@@ -52,10 +52,9 @@ class HairStage:
     """Runs the hair network on every face's head crop, one batch per frame. With
     `video=True` it remembers each face id's last hair (for the network's 4th channel)."""
 
-    def __init__(self, net=None, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False,
+    def __init__(self, net, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False,
                  tier: str | None = None):
-        from models.parsers.hair_net import load_hair_net
-        self.net = net if net is not None else load_hair_net()
+        self.net = net   # models.parsers.hair_net.HairNet (stream.assemble loads the shipped one)
         self.size, self.side, self.down, self.video = size, side, down, video
         self.parser_weight = TIER_WEIGHTS.get(tier, PARSER_WEIGHT)   # for fuse()
         self._prev: dict[int, HeadHair] = {}

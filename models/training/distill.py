@@ -1,4 +1,5 @@
-"""Two-stage semi-supervised distillation of Wei et al. (paper 000, Sec. V-B/V-C, Fig. 4).
+"""Two-stage semi-supervised distillation of Wei et al., "Accurate Facial Image Parsing at Real-Time
+Speed" (IEEE TIP), Sec. V-B/V-C, Fig. 4.
 
 Stage "supervised" (Sec. V-B), on labelled faces:
   L = CE(student, label) + kd_weight * KL(softmax(t / T) || softmax(s / T))
@@ -24,16 +25,28 @@ mini-batches for minutes of CPU (see checkpoints/student.md). The KL term is wei
 without the T^2 factor of Hinton et al. (the paper gives only the weight 4). K is a fraction
 of the labelled pixels, since the paper does not give its value.
 """
+import functools
 import math
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
-from models.parsers import checkpoint as ckpt
 from core.classes import IGNORE, NUM_CLASSES
-from models.parsers.teacher import TeacherTrainable, class_weight_vector, merge_batches, open_train_extra
+from models.parsers import checkpoint as ckpt
+from models.parsers.student import StudentNet
+from models.parsers.teacher import TeacherNet
+from models.training.trainable import merge_batches, open_train_extra
 
 SUPERVISED, UNSUPERVISED = "supervised", "unsupervised"
+# classes whose gradients are multiplied (Sec. V-B: "eyebrows, eyes, nose, lips and mouth")
+SMALL_CLASSES = (2, 3, 4, 5, 6, 7, 8, 9)
+
+
+def class_weight_vector(small_class_weight: float, device=None) -> torch.Tensor:
+    w = torch.ones(NUM_CLASSES, device=device)
+    w[list(SMALL_CLASSES)] = small_class_weight
+    return w
 
 
 def default_distill_config() -> dict:
@@ -53,60 +66,72 @@ def default_distill_config() -> dict:
     }
 
 
-def distillation_datasets(trainable, config: dict, data_dir) -> dict:
+def distillation_datasets(config: dict, data_dir) -> dict:
     """extra_datasets hook: the loop cycles these next to the main (fully labelled) loader."""
-    size, out = trainable.input_size, {}
+    size, out = int(config["input_size"]), {}
     if config.get("partial_sources"):
         out["partial"] = open_train_extra(config, data_dir, size, sources=config["partial_sources"])
     if config.get("teacher_checkpoint") and config["unsupervised_epochs"] > 0:
         out["unlabelled"] = open_train_extra(config, data_dir, size, sources=config["unlabelled_sources"],
                                              label_kinds=config["unlabelled_kinds"])
-    out = {k: v for k, v in out.items() if v is not None}
-    trainable.has_unlabelled = "unlabelled" in out
-    return out
+    return {k: v for k, v in out.items() if v is not None}
 
 
-def distillation_stages(trainable, config: dict):
+def distillation_stages(config: dict, extras: dict):
     """The two stages as (name, epochs, config overrides) for the shared training loop; the
     second only with a teacher and unlabelled faces in the dataset."""
     stages = [(SUPERVISED, config["supervised_epochs"], {})]
-    if config.get("teacher_checkpoint") and config["unsupervised_epochs"] > 0 \
-            and getattr(trainable, "has_unlabelled", True):
+    if config.get("teacher_checkpoint") and config["unsupervised_epochs"] > 0 and "unlabelled" in extras:
         stages.append((UNSUPERVISED, config["unsupervised_epochs"],
                        {"lr": config["lr"] * config["unsupervised_lr_scale"]}))
     return stages
 
 
-def teacher_for(trainable):
-    """The frozen teacher named by trainable.config["teacher_checkpoint"] (cached), or None."""
-    path = trainable._cfg().get("teacher_checkpoint")
-    if not path:
-        return None
-    cached = getattr(trainable, "_teacher", None)
-    if cached is not None and cached[0] == str(path):
-        return cached[1]
+@functools.lru_cache(maxsize=1)
+def frozen_teacher(path: str) -> TeacherNet:
+    """The teacher of `teacher_checkpoint`, frozen, loaded once per path."""
     blob = ckpt.load(path, "teacher")
-    teacher_trainable = TeacherTrainable()
-    teacher = ckpt.load_into(teacher_trainable.build(blob["config"]), blob).eval().requires_grad_(False)
-    trainable._teacher = (str(path), teacher)
-    trainable._teacher_trainable = teacher_trainable
-    return teacher
+    return ckpt.load_into(TeacherNet.from_config(blob["config"]), blob).eval().requires_grad_(False)
 
 
 @torch.no_grad()
-def teacher_logits(trainable, batch) -> torch.Tensor:
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None):
+    """Weight and bias of conv followed by (eval-mode) BatchNorm as one conv."""
+    w = conv.weight.detach().clone()
+    b = conv.bias.detach().clone() if conv.bias is not None else torch.zeros(w.shape[0])
+    if bn is None:
+        return w, b
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return w * scale[:, None, None, None], (b - bn.running_mean) * scale + bn.bias
+
+
+@torch.no_grad()
+def copy_conv1_from_teacher(student: StudentNet, teacher: TeacherNet):
+    """Sec. V-A: conv1_1 and conv1_2 of the student are the teacher's (BN folded in)."""
+    dst = [m for m in student.conv1 if isinstance(m, nn.Conv2d)]
+    for target, block in zip(dst, teacher.conv1):
+        conv = block[0]
+        bn = block[1] if isinstance(block[1], nn.BatchNorm2d) else None
+        w, b = fold_bn(conv, bn)
+        if target.weight.shape != w.shape:
+            raise ValueError(f"student conv1 {tuple(target.weight.shape)} does not match the teacher's "
+                             f"{tuple(w.shape)}: set conv1_channels / landmark_channel like the teacher")
+        target.weight.copy_(w)
+        target.bias.copy_(b)
+
+
+@torch.no_grad()
+def teacher_logits(teacher: TeacherNet, batch) -> torch.Tensor:
     """Teacher logits at the student's input size (the teacher resizes to its own)."""
-    teacher, tt = trainable._teacher[1], trainable._teacher_trainable
     size = batch["image"].shape[-1]
-    device = batch["image"].device
-    teacher.to(device)
-    if tt.input_size == size:
-        return tt.forward(teacher, batch)
-    f = tt.input_size / size
-    resized = {"image": F.interpolate(batch["image"], size=(tt.input_size,) * 2, mode="bilinear",
+    teacher.to(batch["image"].device)
+    if teacher.input_size == size:
+        return teacher.logits(batch)
+    f = teacher.input_size / size
+    resized = {"image": F.interpolate(batch["image"], size=(teacher.input_size,) * 2, mode="bilinear",
                                       align_corners=False, antialias=True),
                "five": (batch["five"] + 0.5) * f - 0.5}
-    return F.interpolate(tt.forward(teacher, resized), size=(size, size), mode="bilinear", align_corners=False)
+    return F.interpolate(teacher.logits(resized), size=(size, size), mode="bilinear", align_corners=False)
 
 
 def pixel_kl(student_logits, teacher_logits, temperature) -> torch.Tensor:
@@ -174,28 +199,20 @@ def softmax_only_loss(s_logits, label, config):
     return l_ce, {"ce": float(l_ce.detach())}
 
 
-def distillation_loss(trainable, model, batch, stage=None):
-    """StudentTrainable.loss: the loss of `stage` (default: the supervised one) on the batches
-    that stage reads (main + "partial" in stage 1, "unlabelled" in stage 2)."""
-    from models.parsers.student import copy_conv1_from_teacher
-    config = trainable._cfg()
-    if stage == UNSUPERVISED and "unlabelled" in batch:
+def distillation_loss(model: StudentNet, batch: dict, stage_name: str, config: dict):
+    """The Student's loss in stage `stage_name` on the batches that stage reads (main +
+    "partial" in stage 1, "unlabelled" in stage 2); softmax loss alone without a teacher."""
+    if stage_name == UNSUPERVISED and "unlabelled" in batch:
         batch = merge_batches(batch["unlabelled"])
     else:
-        stage = SUPERVISED
+        stage_name = SUPERVISED
         batch = merge_batches(batch, batch.get("partial"))
-    s_logits = trainable.forward(model, batch)
-    teacher = teacher_for(trainable)
-    if teacher is None:
+    s_logits = model.logits(batch)
+    if not config.get("teacher_checkpoint"):
         loss, logs = softmax_only_loss(s_logits, batch["label"], config)
     else:
-        if model.training and not getattr(model, "conv1_from_teacher", False):
-            # Sec. V-A: conv1 copied from the teacher before the first update
-            copy_conv1_from_teacher(model, teacher)
-            model.conv1_from_teacher = True
-            s_logits = trainable.forward(model, batch)
-        t_logits = teacher_logits(trainable, batch).float()
-        if stage == UNSUPERVISED:
+        t_logits = teacher_logits(frozen_teacher(str(config["teacher_checkpoint"])), batch).float()
+        if stage_name == UNSUPERVISED:
             loss, logs = unsupervised_loss(s_logits, t_logits, config)
         else:
             loss, logs = supervised_loss(s_logits, t_logits, batch["label"], config)

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from core.classes import HAIR
+from models.data.dataset import FaceParsingDataset
 from models.training.metrics import ConfusionMatrix
 
 EVAL_SIZE = 256  # scores are always at the canonical crop size, whatever the tier's input
@@ -72,7 +73,6 @@ def split_sources(data_dir, split: str) -> dict:
 
 
 def open_dataset(data_dir, split: str, size: int, sources=None, augment=None):
-    from models.data.dataset import FaceParsingDataset  # the data helper's reader
     return FaceParsingDataset(data_dir, split=split, size=size, augment=augment, sources=sources)
 
 
@@ -206,7 +206,7 @@ def main(argv=None) -> dict:
     except (UnknownModel, CheckpointError, ValueError, ModuleNotFoundError) as exc:
         sys.exit(f"error: {exc}")
     tier = TIERS[args.model]
-    result = {"model": args.model, "checkpoint": args.checkpoint or (str(tier.checkpoint) if tier.trainable else None),
+    result = {"model": args.model, "checkpoint": args.checkpoint or (str(tier.checkpoint) if tier.learned else None),
               "data": str(data), "hardware": hardware, **result}
     print(f"{args.model} on {data} [{args.split}], {result['n_images']} images, "
           f"{result['seconds_per_image'] * 1000:.1f} ms/image on {result['hardware']}")

@@ -5,9 +5,12 @@ papers report them), never averaged per image. Ignore pixels (255) count nowhere
 
 - per-class F1 and IoU: F1 = 2TP / (2TP + FP + FN), IoU = TP / (TP + FP + FN)
 - Helen "overall" F1: brows, eyes, nose and mouth merged into one foreground class, skin and
-  hair left out (LaPa paper 003 sec. 5.3.2; paper 000 Table VI), from the merged binary counts
-- mean F1 over the 10 foreground classes (LaPa paper 003 sec. 5.2)
-- pixel accuracy: correct / labelled pixels over all classes (LFW, paper 001 sec. 4.3)
+  hair left out (Liu et al., "A New Dataset and Boundary-Attention Semantic Segmentation for Face
+  Parsing" (LaPa), sec. 5.3.2; Wei et al., "Accurate Facial Image Parsing at Real-Time Speed",
+  Table VI), from the merged binary counts
+- mean F1 over the 10 foreground classes (LaPa paper, sec. 5.2)
+- pixel accuracy: correct / labelled pixels over all classes (LFW; Guo et al., "Residual Encoder
+  Decoder Network and Adaptive Prior for Face Parsing", sec. 4.3)
 
 A class with no TP, FP and FN (absent from truth and prediction) has no score (None) and is
 left out of the means.

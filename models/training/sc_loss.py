@@ -1,4 +1,5 @@
-"""Statistical Contextual (sc) loss of Wei et al. (paper 000, Sec. IV).
+"""Statistical Contextual (sc) loss of Wei et al., "Accurate Facial Image Parsing at Real-Time Speed"
+(IEEE TIP), Sec. IV.
 
 Features are the raw outputs of the last layer (the 11 logits per pixel: "low-dimension
 features with semantics preservation"), compared with one centre per class:

@@ -4,15 +4,13 @@
     python -m models.train --model rnng --resume                  # continue runs/rnng/last.pt
     python -m models.train --model rnng --export-only             # runs/rnng/best.pt -> checkpoints/
 
-config = loop DEFAULTS | trainable.default_config() | flags | --set key=value (dotted keys
+config = loop DEFAULTS | recipe.default_config() | flags | --set key=value (dotted keys
 reach nested dicts); it is saved as OUT/config.json and inside every checkpoint.
 
-Optional Trainable hooks (all take the Stage below, whose .config holds the stage's config):
-    stages(config) -> [(stage_name, n_epochs, config_overrides), ...]   multi-stage training
-    parameters_for(model, stage) -> params or param-group dicts         ("lr_mult" scales lr)
-    train_step(model, batch, optimizer, stage) -> {"loss": float, ...}  replaces the default
-        zero_grad / loss / backward / step; the loop still sets the learning rate each step
-    extra_datasets(config, data_dir) -> {name: Dataset}                 cycled; batch[name]
+The tier's recipe (models.training.recipes, a models.training.trainable.Trainable) is driven
+through its methods, in this order: default_config, build, prepare, extra_datasets, stages;
+then per stage parameters_for, and per step train_step (whose default calls loss). The loop
+sets the learning rate before each step.
 
 OUT holds config.json, metrics.jsonl (one line per epoch), last.pt (full precision, with
 optimizer state, for --resume) and best.pt (by validation overall F1, models.parsers.checkpoint
@@ -26,17 +24,19 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from models.data.augment import make_augment
 from models.parsers import checkpoint as ckpt
-from models.training.evaluate import evaluate_dir, hardware_string, open_dataset, set_threads
+from models.parsers.registry import UnknownModel, network_class, tier as tier_info
 from models.parsers.torch_parser import TorchParser, pick_device
+from models.training.evaluate import evaluate_dir, hardware_string, open_dataset, set_threads
+from models.training.recipes import get_recipe
+from models.training.trainable import Stage, Trainable
 
 DEFAULTS = {
     "epochs": 30, "batch_size": 8, "lr": 1e-3,
@@ -46,7 +46,7 @@ DEFAULTS = {
     "poly_power": 0.9, "lr_min_ratio": 0.0, "lr_steps": None, "lr_gamma": 0.1, "warmup_steps": 0,
     "grad_clip": None,           # max gradient norm
     "amp": True,                 # bf16 autocast on CUDA (CPU always runs fp32)
-    "augment": True,             # models.data.augment.train_augment(size) when that module exists
+    "augment": True,             # models.data.augment.make_augment: the training augmentation
     "sources": None,             # training sources (None: every one in the train split)
     "val_sources": None,         # None: every labelled source of the val split
     "val_batch_size": 8,
@@ -54,18 +54,6 @@ DEFAULTS = {
     "select_metric": "overall_f1",  # best.pt criterion; falls back to mean_f1, then hair_f1
 }
 FALLBACK_METRICS = ("overall_f1", "mean_f1", "hair_f1")
-
-
-@dataclass
-class Stage:
-    """What the hooks get: the stage's name, position and length, the run config with the
-    stage's overrides, the device, and `autocast()` (bf16 on CUDA, a no-op on CPU)."""
-    name: str
-    index: int
-    epochs: int
-    config: dict
-    device: torch.device
-    autocast: Callable[[], contextlib.AbstractContextManager]
 
 
 # ---------------------------------------------------------------- config
@@ -91,17 +79,11 @@ def apply_sets(config: dict, sets) -> dict:
     return config
 
 
-def build_config(trainable, args, saved: dict | None = None) -> dict:
-    config = saved if saved is not None else {**DEFAULTS, **trainable.default_config()}
+def build_config(recipe: Trainable, args, saved: dict | None = None) -> dict:
+    config = saved if saved is not None else {**DEFAULTS, **recipe.default_config()}
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "sources": args.sources}
     config.update({k: v for k, v in flags.items() if v is not None})
     return apply_sets(config, args.set)
-
-
-def stages_of(trainable, config) -> list[tuple[str, int, dict]]:
-    if hasattr(trainable, "stages") and trainable.stages(config):
-        return [(name, int(n), dict(over or {})) for name, n, over in trainable.stages(config)]
-    return [("train", int(config["epochs"]), {})]
 
 
 # ---------------------------------------------------------------- optimisation
@@ -149,17 +131,6 @@ def set_lr(optimizer, factor: float) -> float:
     return optimizer.param_groups[0]["lr"]
 
 
-def default_train_step(trainable, model, batch, optimizer, stage: Stage) -> dict:
-    optimizer.zero_grad(set_to_none=True)
-    with stage.autocast():
-        loss, logs = trainable.loss(model, batch)
-    loss.backward()
-    if stage.config.get("grad_clip"):
-        torch.nn.utils.clip_grad_norm_(model.parameters(), stage.config["grad_clip"])
-    optimizer.step()
-    return {**{k: float(v) for k, v in (logs or {}).items()}, "loss": float(loss.detach())}
-
-
 # ---------------------------------------------------------------- plumbing
 
 def seed_everything(seed: int):
@@ -190,25 +161,12 @@ def cycle(loader):
         yield from loader
 
 
-def make_augment(config, size):
-    if not config.get("augment", True):
-        return None
-    try:
-        from models.data.augment import train_augment
-    except ModuleNotFoundError as exc:
-        if exc.name != "models.data.augment":
-            raise
-        print("note: models.data.augment not found, training without augmentation", file=sys.stderr)
-        return None
-    return train_augment(size)
-
-
 class TrainingParser(TorchParser):
     """The model being trained behind the Parser interface, for validation: unlike
     TorchParser it leaves the model's device and precision alone."""
 
-    def __init__(self, trainable, model, device, autocast):
-        self.trainable, self.name, self.model = trainable, trainable.name, model
+    def __init__(self, name, model, device, autocast):
+        self.name, self.model = name, model
         self.device, self.fp16, self._autocast = device, False, autocast
 
     def parse(self, crops, five, mesh=None):
@@ -249,8 +207,7 @@ def numpy_rng_state(saved=None):
 # ---------------------------------------------------------------- the loop
 
 def train(args) -> dict:
-    from models.parsers.registry import get_trainable, tier as tier_info
-    trainable = get_trainable(args.model)
+    recipe: Trainable = get_recipe(args.model)
     out = Path(args.out or Path("runs") / args.model)
     out.mkdir(parents=True, exist_ok=True)
     set_threads(args.threads)
@@ -263,35 +220,35 @@ def train(args) -> dict:
         if not (out / "last.pt").is_file():
             raise ckpt.CheckpointError(f"--resume: no {out / 'last.pt'} to continue from")
         state = ckpt.read(out / "last.pt")
-        config = build_config(trainable, args, state["config"])
+        config = build_config(recipe, args, state["config"])
     else:
-        config = build_config(trainable, args)
+        config = build_config(recipe, args)
         (out / "metrics.jsonl").write_text("")
     seed = args.seed if args.seed is not None else config.get("seed", 0)
     config["seed"] = seed
     (out / "config.json").write_text(json.dumps(config, indent=1))
     seed_everything(seed)
 
-    model = trainable.build(config).to(device)
+    model = recipe.build(config).to(device)
     if state:
         model.load_state_dict(state["model"])
         random.setstate(state["rng"]["python"])
         np.random.set_state(numpy_rng_state(state["rng"]["numpy"]))
         torch.set_rng_state(state["rng"]["torch"])
+    recipe.prepare(model, config, args.data)
     use_amp = device.type == "cuda" and config["amp"]
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
 
-    size = trainable.input_size
+    size = model.input_size
     train_set = open_dataset(args.data, "train", size, sources=config["sources"],
                              augment=make_augment(config, size))
     if len(train_set) == 0:
         raise ValueError(f"no training samples in {args.data} (sources {config['sources'] or 'all'})")
-    extras = trainable.extra_datasets(config, args.data) if hasattr(trainable, "extra_datasets") else {}
-    extras = {k: ds for k, ds in (extras or {}).items() if ds is not None and len(ds) > 0}
+    extras = {k: ds for k, ds in recipe.extra_datasets(config, args.data).items() if ds is not None and len(ds) > 0}
     workers = args.workers if args.workers is not None else (0 if device.type == "cpu" else 4)
-    val_parser = TrainingParser(trainable, model, device, autocast)
+    val_parser = TrainingParser(args.model, model, device, autocast)
 
-    plan = stages_of(trainable, config)
+    plan = [(name, int(n), dict(over or {})) for name, n, over in recipe.stages(config, extras)]
     epoch = state["epoch"] if state else 0                 # epochs done, all stages together
     stage_index, stage_epoch = (state["stage_index"], state["stage_epoch"]) if state else (0, 0)
     best = state["best"] if state else {"score": None, "key": None, "epoch": None, "val": None}
@@ -309,8 +266,7 @@ def train(args) -> dict:
             continue
         stage = Stage(name, stage_index, n_epochs, {**config, **overrides}, device, autocast)
         sc = stage.config
-        params = trainable.parameters_for(model, stage) if hasattr(trainable, "parameters_for") else model.parameters()
-        optimizer = build_optimizer(params, sc)
+        optimizer = build_optimizer(recipe.parameters_for(model, stage), sc)
         if state and state.get("optimizer") and state["stage_index"] == stage_index:
             optimizer.load_state_dict(state["optimizer"])
         state = None  # resumed; later stages start fresh
@@ -318,7 +274,6 @@ def train(args) -> dict:
         extra_iters = {k: cycle(loader_for(ds, sc.get(f"{k}_batch_size", sc["batch_size"]), seed, workers))
                        for k, ds in extras.items()}
         steps_per_epoch, total = len(loader), len(loader) * n_epochs
-        step_fn = getattr(trainable, "train_step", None)
 
         while stage_epoch < n_epochs and not stop:
             if deadline and time.time() > deadline:
@@ -333,9 +288,7 @@ def train(args) -> dict:
                 batch = to_device(batch, device)
                 for k, it in extra_iters.items():
                     batch[k] = to_device(next(it), device)
-                logs = step_fn(model, batch, optimizer, stage) if step_fn else \
-                    default_train_step(trainable, model, batch, optimizer, stage)
-                logs = {k: float(v) for k, v in logs.items()}
+                logs = {k: float(v) for k, v in recipe.train_step(model, batch, optimizer, stage).items()}
                 if not math.isfinite(logs["loss"]):
                     raise FloatingPointError(f"loss is {logs['loss']} at epoch {epoch + 1}, step {i}")
                 for k, v in logs.items():
@@ -441,10 +394,9 @@ hair masks score hair only): they are not Helen or LaPa test-set numbers.
 
 def export(best_path, tier: str, out_path=None) -> tuple[Path, Path]:
     """best.pt -> checkpoints/<tier>.pt (fp16) and the card as checkpoints/<tier>.md."""
-    from models.parsers.registry import get_trainable, tier as tier_info
     out_path = Path(out_path or tier_info(tier).checkpoint)
     blob = ckpt.load(best_path, tier)
-    model = ckpt.load_into(get_trainable(tier).build(blob["config"]), blob)
+    model = ckpt.load_into(network_class(tier).from_config(blob["config"]), blob)
     ckpt.save(out_path, tier, model, blob["config"], blob["card"], fp16=True)
     md = out_path.with_suffix(".md")
     md.write_text(card_markdown(blob["card"], blob["config"]))
@@ -480,7 +432,6 @@ def build_argparser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_argparser().parse_args(argv)
     args.command = " ".join(["python -m models.train"] + list(sys.argv[1:] if argv is None else argv))
-    from models.parsers.registry import UnknownModel
     try:
         result = None
         if not args.export_only:

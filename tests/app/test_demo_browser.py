@@ -27,6 +27,8 @@ BLUE = (30, 60, 220)   # the lipstick colour the test picks: far from any natura
 if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
     pytest.skip(f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER} not found)",
                 allow_module_level=True)
+pytestmark = pytest.mark.ui  # the page in a real browser: `pytest -m ui` selects it
+
 selenium = pytest.importorskip("selenium", reason="needs the selenium package (pip install selenium)")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402

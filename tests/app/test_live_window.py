@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ui  # a window on a virtual screen: `pytest -m ui` selects it
+
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = r'''

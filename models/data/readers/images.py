@@ -1,11 +1,11 @@
 """A folder of unlabelled photos (e.g. ../shared/data/portraits): each image's largest usable
-face, aligned by the pipeline's tracker and auto-labelled by models.data.autolabel (label_kind
+face, aligned by the pipeline's tracker and auto-labelled by models.data.readers.autolabel (label_kind
 "auto"), or only aligned (label_kind "none") with autolabel=False. Auto-labels are training
 data only: split "train" unless told otherwise. Drops and their reasons: AutoLabeler.drops.
 """
 from pathlib import Path
 
-from models.data.autolabel import IDENTITY, AutoLabeler
+from models.data.readers.autolabel import IDENTITY, AutoLabeler
 from models.data.readers import RawSample, read_rgb
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

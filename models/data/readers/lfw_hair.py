@@ -8,7 +8,7 @@ Labels (label_kind "partial"), in the aligned crop:
 - val: hair (mask) -> 10, not hair -> 0. Ground truth only, no auto-label of a val person
   anywhere: read only the hair metrics (hair F1 / IoU) from these; 0 here means "not hair",
   so skin/part metrics on lfw_hair val are meaningless.
-- train, when the landmark auto-labeller (models.data.autolabel) accepts the face:
+- train, when the landmark auto-labeller (models.data.readers.autolabel) accepts the face:
     mask hair                                -> 10 (the mask wins over every auto class)
     mask not hair, auto face class (1..9)    -> that class
     mask not hair, auto background           -> 0
@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from core import align
-from models.data.autolabel import AutoLabeler, inside_frame
+from models.data.readers.autolabel import AutoLabeler, inside_frame
 from core.classes import BACKGROUND, HAIR, IGNORE
 from models.data.readers import RawSample, read_rgb
 

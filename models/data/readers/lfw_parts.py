@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from core import align
-from models.data.autolabel import AutoLabeler, inside_frame
+from models.data.readers.autolabel import AutoLabeler, inside_frame
 from core.classes import BACKGROUND, HAIR, IGNORE, SKIN
 from models.data.readers import RawSample, read_rgb
 from models.data.readers.lfw_hair import FUNNELED_FIVE

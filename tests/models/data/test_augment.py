@@ -4,8 +4,8 @@ import pytest
 from skimage.data import astronaut
 
 from core import align
-from models.data.augment import (MESH_MIRROR, OCCLUDERS, flip_sample, geometric_matrix, train_augment,
-                            warp_sample)
+from models.data.augment import (MESH_MIRROR, OCCLUDERS, TrainAugment, flip_sample, geometric_matrix, make_augment,
+                                 train_augment, warp_sample)
 from core.classes import HAIR, IGNORE, LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, SKIN
 
 
@@ -112,3 +112,13 @@ def test_occluders_overwrite_label_with_their_class(name, cls):
     # the pixels under the new label changed too (the occluder is painted)
     assert np.abs(o["image"].astype(int) - s["image"].astype(int))[changed].mean() > 5
     assert np.array_equal(s["label"], _sample()["label"])   # input untouched
+
+
+def test_make_augment_follows_the_config():
+    """What the training loop and the recipes' extra datasets use: off when config says so."""
+    assert make_augment({"augment": False}, 64) is None
+    augment = make_augment({}, 64)
+    assert isinstance(augment, TrainAugment) and augment.size == 64
+    s = _sample()
+    out = augment(s)
+    assert out["image"].shape == s["image"].shape and out["label"].shape == s["label"].shape

@@ -1,4 +1,4 @@
-"""models.data.autolabel (landmark-guided auto-labels, LaPa 3.2) and the build CLI models.data.build on
+"""models.data.readers.autolabel (landmark-guided auto-labels, LaPa 3.2) and the build CLI models.data.build on
 real photos and a real video file."""
 import json
 
@@ -10,7 +10,7 @@ import torch
 pytest.importorskip("mediapipe", reason="auto-labelling runs the pipeline's tracker (mediapipe)")
 
 from core import align  # noqa: E402
-from models.data.autolabel import AutoLabeler, yaw_estimate  # noqa: E402
+from models.data.readers.autolabel import AutoLabeler, yaw_estimate  # noqa: E402
 from core.classes import BACKGROUND, LEFT_EYE, NOSE, RIGHT_EYE, SKIN, UPPER_LIP  # noqa: E402
 from models.data.build import build, main  # noqa: E402
 from models.data.dataset import FaceParsingDataset  # noqa: E402

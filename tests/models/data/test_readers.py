@@ -285,3 +285,11 @@ def test_lfw_hair_labels_and_empty_masks_kept(lfw_dir, tmp_path):
     # ~1.4x the pixels (less where the crop cuts the frame)
     ratio = (v.label == HAIR).sum() / (m > 127).sum()
     assert 0.7 < ratio < 2.5, ratio
+
+
+def test_every_build_source_resolves_to_a_reader():
+    from core.lazy import resolve
+    from models.data.build import READERS
+    for name, target in READERS.items():
+        reader = resolve(target)
+        assert callable(getattr(reader, "read", None)), name

@@ -1,4 +1,4 @@
-"""The gated recurrence of RNN-G (paper 002, eq. 3): numba and torch forms against the plain
+"""The gated recurrence of RNN-G (Liu et al., "Face Parsing via Recurrent Propagation", eq. 3): numba and torch forms against the plain
 reference, in every direction, and autograd against the paper's BPTT (eq. 4)."""
 import numpy as np
 import pytest

@@ -1,6 +1,6 @@
 """The landmark tier scored against the FaceSynthetics validation labels (ids 64-79).
 
-Floors are the scores measured when the tier was tuned (models/landmark_parser.py), less a
+Floors are the scores measured when the tier was tuned (models/parsers/landmark_parser.py), less a
 margin, so that a change that makes it worse fails here."""
 from core.classes import CLASS_NAMES
 from models.training.evaluate import evaluate_dir, format_table

@@ -5,8 +5,9 @@ import pytest
 
 from core import align
 from core.classes import HAIR, INNER_MOUTH, LEFT_EYE, LOWER_LIP, RIGHT_EYE, SKIN, UPPER_LIP
-from models.parsers.landmark_parser import (LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_OUTER_LOWER, LIPS_OUTER_UPPER,
-                                    LandmarkParser, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER)
+from core.mesh import (LEFT_EYE_LOWER, LEFT_EYE_UPPER, LIPS_OUTER_LOWER, LIPS_OUTER_UPPER, RIGHT_EYE_LOWER,
+                       RIGHT_EYE_UPPER)
+from models.parsers.landmark_parser import LandmarkParser
 from tests.faces import real_faces, tracked
 
 NAMES = list(real_faces())

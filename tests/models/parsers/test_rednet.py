@@ -1,4 +1,5 @@
-"""RED-Net (models.parsers.rednet): entropy-weighted adaptive prior, exemplar prior, decoder, training."""
+"""RED-Net's network (models.parsers.rednet): entropy-weighted adaptive prior, exemplar prior,
+decoder. Its training: tests/models/training/recipes/test_rednet.py."""
 import math
 
 import numpy as np
@@ -6,10 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.parsers import checkpoint as ckpt
 from core.classes import NUM_CLASSES
-from models.parsers.rednet import (ExemplarPrior, REDNet, REDNetTrainable, apply_adaptive_prior, collect_exemplars,
-                           normalized_entropy)
+from models.parsers.rednet import ExemplarPrior, REDNet, apply_adaptive_prior, normalized_entropy
 
 
 def facesynthetics_faces(shared_dir, n: int, size: int, first: int = 0):
@@ -96,33 +95,6 @@ def test_exemplar_prior_picks_nearest_training_faces(faces):
     assert prior5(nan).abs().sum() == 0
 
 
-def test_exemplars_come_from_full_labels_and_survive_a_checkpoint(faces, tmp_path):
-    images, labels, fives = faces
-
-    class Split(torch.utils.data.Dataset):  # the FaceParsingDataset interface: items + records
-        records = [{"label_kind": "full"}] * 8 + [{"label_kind": "partial"}] * 2
-
-        def __len__(self):
-            return 10
-
-        def __getitem__(self, i):
-            return {"five": torch.from_numpy(fives[i]), "label": torch.from_numpy(labels[i].astype(np.int64))}
-
-    five, lab = collect_exemplars(Split(), limit=100)
-    assert 0 < len(five) <= 8 and lab.shape[1:] == (128, 128)
-
-    trainable = REDNetTrainable()
-    model = trainable.prepare(trainable.build({}), Split())
-    assert model.prior.ready and model.prior.labels.shape[0] == len(five)
-    path = tmp_path / "rednet.pt"
-    ckpt.save(path, "rednet", model, trainable.default_config())
-    loaded = ckpt.load_into(trainable.build(trainable.default_config()), ckpt.load(path, "rednet"))
-    assert torch.equal(loaded.prior.labels, model.prior.labels)
-    model.eval(), loaded.eval()
-    q = torch.from_numpy(fives[:2])
-    assert torch.equal(loaded.prior(q), model.prior(q))
-
-
 def test_decoder_unpools_with_encoder_indices_and_outputs_probabilities(faces):
     images, labels, fives = faces
     model = REDNet(width=8).eval()
@@ -131,29 +103,10 @@ def test_decoder_unpools_with_encoder_indices_and_outputs_probabilities(faces):
     with torch.no_grad():
         logits = model(to_batch(images[:2], labels[:2], fives[:2])["image"])
     assert logits.shape == (2, NUM_CLASSES, 128, 128)
-    trainable = REDNetTrainable()
     model.prior.fit(fives, labels)
     with torch.no_grad():
-        probs = trainable.predict(model, to_batch(images[:2], labels[:2], fives[:2]))
+        probs = model.predict(to_batch(images[:2], labels[:2], fives[:2]))
     assert torch.allclose(probs.sum(1), torch.ones(2, 128, 128), atol=1e-5)
-
-
-def test_a_few_steps_lower_the_loss_on_real_faces(faces):
-    torch.manual_seed(0)
-    images, labels, fives = faces
-    trainable = REDNetTrainable()
-    model = trainable.build({"width": 8})
-    batch = to_batch(images[:4], labels[:4], fives[:4])
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(8):
-        loss, logs = trainable.loss(model, batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(logs["loss"])
-    assert model.prior.ready  # built lazily from the batch when no dataset was announced
-    assert np.isfinite(losses).all() and losses[-1] < losses[0] - 0.05, losses
 
 
 def test_training_treats_the_adaptive_scale_as_a_constant():

@@ -1,5 +1,6 @@
-"""RNN-G (paper 002): shapes, the stability constraints, training on real faces, the committed
-checkpoint through the registry."""
+"""RNN-G's network (Liu et al., "Face Parsing via Recurrent Propagation"): shapes, the two scan
+backends, mirror averaging, the committed checkpoint through the registry. Its training:
+tests/models/training/recipes/test_rnng.py."""
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ from core import align
 from core.classes import (HAIR, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE, NUM_CLASSES, RIGHT_BROW,
                             RIGHT_EYE, SKIN, UPPER_LIP)
 from models.parsers.registry import tier
-from models.parsers.rnng import COMPONENTS, RNNGTrainable, boundary_target, component_labels, crop_theta, face_frame
+from models.parsers.rnng import RNNGNet
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "faceparse"
 # astronaut's five points (512x512 image), measured once with the mediapipe face mesh
@@ -46,7 +47,7 @@ def landmark_label(five: np.ndarray, size: int) -> np.ndarray:
     return lab
 
 
-def real_batch(astronaut, n=4, size=RNNGTrainable.input_size) -> dict:
+def real_batch(astronaut, n=4, size=RNNGNet.defaults["input_size"]) -> dict:
     """FaceSynthetics training crops from the built dataset when present, else the aligned
     astronaut (and its mirror) with a label drawn from its five points."""
     if (DATA / "index.jsonl").is_file():
@@ -76,20 +77,15 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def trainable():
-    return RNNGTrainable()
-
-
-def test_shapes_and_probabilities(trainable, astronaut):
+def test_shapes_and_probabilities(astronaut):
     torch.manual_seed(0)
-    model = trainable.build(trainable.default_config()).eval()
+    model = RNNGNet.from_config({}).eval()
     batch = real_batch(astronaut, 2)
     with torch.no_grad():
-        probs = trainable.predict(model, batch)
+        probs = model.predict(batch)
         model.use_stage2 = False
-        stage1 = trainable.predict(model, batch)
-    size = trainable.input_size
+        stage1 = model.predict(batch)
+    size = model.input_size
     assert probs.shape == stage1.shape == (2, NUM_CLASSES, size, size)
     assert model.stage1(batch["image"])["logits"].shape[-1] == 128  # stage 1 runs at 128
     for p in (probs, stage1):
@@ -98,74 +94,14 @@ def test_shapes_and_probabilities(trainable, astronaut):
     assert not torch.allclose(probs, stage1)  # stage 2 changed the component regions
 
 
-def test_numba_and_torch_backends_agree(trainable, astronaut):
+def test_numba_and_torch_backends_agree(astronaut):
     torch.manual_seed(1)
-    model = trainable.build(trainable.default_config()).eval()
+    model = RNNGNet.from_config({}).eval()
     batch = real_batch(astronaut, 2)
     with torch.no_grad():
         a = model(batch["image"], batch["five"], backend="numba")
         b = model(batch["image"], batch["five"], backend="torch")
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
-
-
-def test_norm_and_gate_bounds_after_a_step(trainable, astronaut):
-    torch.manual_seed(2)
-    model = trainable.build({**trainable.default_config(), "stage2": False}).train()
-    with torch.no_grad():
-        model.rnn.weight.copy_(3 * torch.randn_like(model.rnn.weight))  # far outside the ball
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    batch = real_batch(astronaut, 2)
-    for _ in range(2):
-        opt.zero_grad()
-        loss, _ = trainable.loss(model, batch)
-        loss.backward()
-        opt.step()
-        assert torch.linalg.matrix_norm(model.rnn.transition(), 2) <= 1 + 1e-5
-    trainable.loss(model, batch)  # the projection runs at the start of each step
-    assert torch.linalg.matrix_norm(model.rnn.weight, 2) <= 1 + 1e-5
-    gate = model.stage1(batch["image"], backend="torch")["gate"]
-    assert gate.min() >= 0 and gate.max() <= 1
-
-
-def test_training_steps_reduce_the_loss(trainable, astronaut):
-    torch.manual_seed(3)
-    model = trainable.build(trainable.default_config()).train()
-    batch = real_batch(astronaut, 4)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(8):
-        opt.zero_grad()
-        loss, logs = trainable.loss(model, batch)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        assert set(logs) >= {"coarse", "gate", "final", "components", "loss"}
-    assert np.mean(losses[-2:]) < 0.8 * np.mean(losses[:2]), losses
-
-
-def test_boundary_target_marks_class_edges():
-    label = torch.zeros(1, 8, 8, dtype=torch.long)
-    label[:, :, 4:] = 1
-    label[:, 0, 0] = 255
-    target, valid = boundary_target(label, 1)
-    assert (target[0, 0, :, 3:5] == 0).all() and (target[0, 0, 1:, :2] == 1).all()
-    assert not valid[0, 0, 0, 0] and valid[0, 0, 4, 4]
-
-
-def test_component_crops_hold_their_parts(astronaut):
-    """On a real crop, each component box holds its part of the drawn label, and the right
-    eye's crop is the mirror of a left eye (brow above, nose side toward the crop's right)."""
-    crop, five = astronaut_crop(astronaut, 128)
-    label = torch.from_numpy(landmark_label(five, 128).astype(np.int64))[None]
-    frame = face_frame(torch.from_numpy(five)[None], 128)
-    for name, comp in COMPONENTS.items():
-        lab = component_labels(label, crop_theta(comp, frame, 128), comp)
-        for k in range(1, len(comp.classes) + 1):
-            assert (lab == k).sum() > 20, (name, k)
-    left = component_labels(label, crop_theta(COMPONENTS["left_eye"], frame, 128), COMPONENTS["left_eye"])
-    right = component_labels(label, crop_theta(COMPONENTS["right_eye"], frame, 128), COMPONENTS["right_eye"])
-    overlap = ((left == 2) & (right == 2)).sum() / ((left == 2) | (right == 2)).sum()
-    assert overlap > 0.5  # the mirrored right eye lands where the left eye does
 
 
 def test_committed_checkpoint_parses_astronaut(astronaut):
@@ -191,33 +127,21 @@ def test_committed_checkpoint_parses_astronaut(astronaut):
     assert label[5, 5] != SKIN and label[250, 250] != SKIN
 
 
-def test_missing_or_degenerate_points_fall_back_to_the_template(trainable, astronaut):
-    model = trainable.build(trainable.default_config()).eval()
+def test_missing_or_degenerate_points_fall_back_to_the_template(astronaut):
+    model = RNNGNet.from_config({}).eval()
     batch = real_batch(astronaut, 2)
     five = batch["five"].clone()
     five[0] = float("nan")   # detector gave no points
     five[1] = 0.0            # all points on one pixel
     with torch.no_grad():
-        probs = trainable.predict(model, {**batch, "five": five})
+        probs = model.predict({**batch, "five": five})
     assert torch.isfinite(probs).all()
     torch.testing.assert_close(probs.sum(1), torch.ones_like(probs[:, 0]), atol=1e-4, rtol=0)
 
 
-def test_component_loss_weights_scale_one_crop(trainable, astronaut):
-    batch = real_batch(astronaut, 2)
-    logs = {}
-    for weights in ({}, {"mouth": 3.0}):
-        torch.manual_seed(4)
-        model = trainable.build({**trainable.default_config(), "component_loss_weights": weights}).train()
-        torch.manual_seed(5)  # the same crop jitter in both
-        logs[len(weights)] = trainable.loss(model, batch)[1]
-    assert logs[1]["components"] > logs[0]["components"]
-    assert logs[1]["final"] == pytest.approx(logs[0]["final"])  # nothing else changes
-
-
-def test_symmetric_parts_are_mirror_averaged_at_inference(trainable, astronaut):
+def test_symmetric_parts_are_mirror_averaged_at_inference(astronaut):
     torch.manual_seed(6)
-    model = trainable.build(trainable.default_config())
+    model = RNNGNet.from_config({})
     batch = real_batch(astronaut, 2)
     image, five = batch["image"][0], batch["five"][0]
     mirrored = five[[1, 0, 2, 4, 3]].clone()

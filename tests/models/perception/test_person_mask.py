@@ -1,4 +1,4 @@
-"""Learned tiers keep hair and skin inside mediapipe's person mask (models/person_mask.py)."""
+"""Learned tiers keep hair and skin inside mediapipe's person mask (models/perception/person_mask.py)."""
 import numpy as np
 
 from core import align

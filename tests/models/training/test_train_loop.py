@@ -3,7 +3,7 @@
 The dataset (compact format, written with models.data.dataset.DatasetWriter) holds jittered
 aligned crops of the astronaut with a label map drawn by hand (ellipses for the parts),
 plus two LFW-style hair-only samples (0 not-hair / 10 hair / 255 ignore). The tier is a
-2-layer conv net defined here and put into the registry for the test.
+2-layer conv net defined here, put into the parser registry and the recipe map for the test.
 """
 import json
 
@@ -13,13 +13,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.parsers import checkpoint as ckpt
-from models.training import evaluate, train
-from models.parsers import registry
 from core.align import alignment_matrix, transform_points, warp_crop
 from core.classes import HAIR, IGNORE, NUM_CLASSES
 from models.data.dataset import DatasetWriter
+from models.parsers import checkpoint as ckpt, registry
+from models.parsers.network import TierNet
 from models.parsers.parser import Parser
+from models.training import evaluate, recipes, train
+from models.training.trainable import Recipe, Trainable
 
 ASTRONAUT_FIVE = np.array([(202.5, 102.5), (247.5, 104), (224, 127), (205, 143), (242, 143)], np.float32)
 
@@ -74,52 +75,75 @@ def write_tiny_dataset(root, astronaut, n_train=8, n_val=2, seed=0):
     return root
 
 
-class ToyTrainable:
+class ToyNet(TierNet):
     """Two conv layers at 64x64: enough to learn colour -> class on one face."""
+    defaults = {"input_size": 64, "width": 16}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls({**cls.defaults, **config}["width"])
+
+    def __init__(self, width):
+        super().__init__()
+        self.input_size = 64
+        self.layers = torch.nn.Sequential(torch.nn.Conv2d(3, width, 5, padding=2), torch.nn.ReLU(),
+                                          torch.nn.Conv2d(width, NUM_CLASSES, 5, padding=2))
+
+    def forward(self, image):
+        return self.layers(image)
+
+    def predict(self, batch):
+        return self(batch["image"]).softmax(1)
+
+
+class ToyRecipe(Recipe):
     name = "toy"
-    input_size = 64
+    network = ToyNet
 
     def default_config(self):
-        return {"epochs": 3, "batch_size": 4, "lr": 0.005, "optimizer": "adam", "weight_decay": 0.0,
-                "lr_schedule": "constant", "width": 16, "augment": False}
+        return {**ToyNet.defaults, "epochs": 3, "batch_size": 4, "lr": 0.005, "optimizer": "adam",
+                "weight_decay": 0.0, "lr_schedule": "constant", "augment": False}
 
-    def build(self, config):
-        w = config["width"]
-        return torch.nn.Sequential(torch.nn.Conv2d(3, w, 5, padding=2), torch.nn.ReLU(),
-                                   torch.nn.Conv2d(w, NUM_CLASSES, 5, padding=2))
-
-    def loss(self, model, batch):
+    def loss(self, model, batch, stage):
         ce = F.cross_entropy(model(batch["image"]), batch["label"], ignore_index=IGNORE)
         return ce, {"ce": ce.item()}
 
-    def predict(self, model, batch):
-        return model(batch["image"]).softmax(1)
 
-
-class StagedToy(ToyTrainable):
-    """Two stages, the second training only the last layer with its own train_step."""
+class StagedToy(ToyRecipe):
+    """Two stages, the second training only the last layer; records what each step got."""
     name = "toy-staged"
     seen = []
 
-    def stages(self, config):
+    def stages(self, config, extras):
         return [("warmup", 1, {"lr": 0.05}), ("head", 1, {"optimizer": "sgd", "lr": 0.01})]
 
     def parameters_for(self, model, stage):
-        return model[2].parameters() if stage.name == "head" else model.parameters()
+        return model.layers[2].parameters() if stage.name == "head" else model.parameters()
 
     def train_step(self, model, batch, optimizer, stage):
         StagedToy.seen.append((stage.name, stage.config["optimizer"], optimizer.param_groups[0]["lr"]))
-        optimizer.zero_grad()
-        loss, logs = self.loss(model, batch)
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.item()}
+        return super().train_step(model, batch, optimizer, stage)
 
 
 @pytest.fixture
 def toy_registry(monkeypatch):
-    for name, cls in (("toy", "ToyTrainable"), ("toy-staged", "StagedToy")):
-        monkeypatch.setitem(registry.TIERS, name, registry.Tier(name, __name__, cls, "toy conv net for tests"))
+    for name, cls in (("toy", "ToyRecipe"), ("toy-staged", "StagedToy")):
+        monkeypatch.setitem(registry.TIERS, name, registry.Tier(name, "toy conv net for tests",
+                                                                network=f"{__name__}:ToyNet"))
+        monkeypatch.setitem(recipes.RECIPES, name, f"{__name__}:{cls}")
+
+
+def test_every_recipe_is_a_trainable_of_a_learned_tier():
+    """The loop drives recipes only through the Trainable protocol; every learned tier has one."""
+    learned = {n for n, t in registry.TIERS.items() if t.learned}
+    assert set(recipes.RECIPES) == learned
+    for name in recipes.RECIPES:
+        recipe = recipes.get_recipe(name)
+        assert isinstance(recipe, Trainable) and recipe.name == name
+        assert recipe.network is registry.network_class(name)
+        assert set(recipe.network.defaults) <= set(recipe.default_config())
+    with pytest.raises(registry.UnknownModel, match="no weights to train"):
+        recipes.get_recipe("landmarks")
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +175,7 @@ def test_train_resume_export_evaluate(tiny_data, tmp_path, toy_registry, capsys)
     assert json.loads((out / "config.json").read_text())["lr"] == 0.005
 
     blob = ckpt.load(out / "best.pt", "toy")
-    model = ckpt.load_into(ToyTrainable().build(blob["config"]), blob)
+    model = ckpt.load_into(ToyNet.from_config(blob["config"]), blob)
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, NUM_CLASSES, 64, 64)
     assert blob["card"]["epochs"] in (1, 2, 3) and "per_class_f1" in blob["card"]["val"]
     assert blob["card"]["hardware"].startswith("CPU")
@@ -280,12 +304,3 @@ def test_clear_one_line_errors(tiny_data, tmp_path, toy_registry):
     assert "no " in error_of(train.main, ["--model", "toy", "--data", str(tiny_data), "--out", str(tmp_path / "r"),
                                           "--resume"])
     assert error_of(train.main, ["--model", "nope", "--data", str(tiny_data)]).startswith("error: unknown model")
-
-
-def test_augment_hook(tiny_data):
-    assert train.make_augment({"augment": False}, 64) is None
-    augment = train.make_augment({"augment": True}, 64)
-    if augment is None:
-        pytest.skip("models.data.augment not written yet")
-    item = evaluate.open_dataset(tiny_data, "train", 64, augment=augment)[0]
-    assert item["image"].shape == (3, 64, 64) and item["label"].shape == (64, 64)

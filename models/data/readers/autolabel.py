@@ -1,4 +1,5 @@
-"""Landmark-guided auto-labelling of unlabelled faces (LaPa, paper 003 section 3.2): the
+"""Landmark-guided auto-labelling of unlabelled faces (Liu et al., "A New Dataset and
+Boundary-Attention Semantic Segmentation for Face Parsing" (LaPa), section 3.2): the
 pipeline's tracker finds the face mesh, the face is aligned to the 256x256 crop, and the
 landmark tier (models.parsers.landmark_parser: category-wise fitting of parts from dense landmarks,
 fusion skin -> parts -> hair -> background) draws the label map (label_kind "auto").
