@@ -54,8 +54,9 @@ def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smoot
 def hair_stage(parser, video: bool):
     """Whole-head hair from the hair network (one shared copy of its weights, 0.7 MB), its
     fusion weighted for the parser's tier."""
-    from models.perception.hair import HairStage
-    return HairStage(net=_hair_net(), video=video, tier=getattr(getattr(parser, "parser", parser), "name", None))
+    from models.perception.hair import EVERY, HairStage
+    return HairStage(net=_hair_net(), video=video, tier=getattr(getattr(parser, "parser", parser), "name", None),
+                     every=EVERY)
 
 
 @lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ import numpy as np
 from core import align
 from core.classes import BACKGROUND, HAIR, NUM_CLASSES, SKIN
 
+EVERY = 2            # video: the network on every 2nd frame (its 15 ms would otherwise slow the stream)
 INPUT = 384          # hair network input side (a multiple of 64: exact to the tflite graph)
 SIDE = 7.0           # crop side, in eye distances
 DOWN = 1.5           # crop centre below the eye centre, in eye distances
@@ -50,12 +51,18 @@ def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 class HairStage:
     """Runs the hair network on every face's head crop, one batch per frame. With
-    `video=True` it remembers each face id's last hair (for the network's 4th channel)."""
+    `video=True` it remembers each face id's last hair (for the network's 4th channel). The head
+    crop follows the face's (smoothed) alignment, so the last hair plane, taken as it is into
+    the new crop, is the last frame's hair moved by the change of the face's alignment."""
 
     def __init__(self, net, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False,
-                 tier: str | None = None):
+                 tier: str | None = None, every: int = 1):
         self.net = net   # models.parsers.hair_net.HairNet (stream.assemble loads the shipped one)
         self.size, self.side, self.down, self.video = size, side, down, video
+        # in video, run the network on every `every`-th frame; in between, the last hair is
+        # moved with the face (its alignment change), as the network's own 4th channel would be
+        self.every = every if video else 1
+        self._skipped = 0
         self.parser_weight = TIER_WEIGHTS.get(tier, PARSER_WEIGHT)   # for fuse()
         self._prev: dict[int, HeadHair] = {}
 
@@ -66,19 +73,23 @@ class HairStage:
             self._prev.clear()
             return {}
         mats = [head_matrix(f.matrix, self.size, self.side, self.down) for f in faces]
+        if self._skipped < self.every - 1 and all(f.id in self._prev for f in faces):
+            self._skipped += 1
+            self._prev = {f.id: HeadHair(m, self._prev[f.id].prob) for f, m in zip(faces, mats)}
+            return self._prev
         x = np.zeros((len(faces), 4, self.size, self.size), np.float32)
         for i, (f, m) in enumerate(zip(faces, mats)):
             crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_AREA,
                                   borderMode=cv2.BORDER_REPLICATE)
             x[i, :3] = crop.transpose(2, 0, 1) * np.float32(1 / 255)
             prev = self._prev.get(f.id) if self.video else None
-            if prev is not None:   # last frame's hair, moved by the change of the face's alignment
-                x[i, 3] = cv2.warpAffine(prev.prob, compose(m, align.invert(prev.matrix)),
-                                         (self.size, self.size), flags=cv2.INTER_LINEAR)
+            if prev is not None:   # see the class docstring: moved with the face by construction
+                x[i, 3] = prev.prob
         with torch.no_grad():
             logits = self.net(torch.from_numpy(x))
             probs = torch.softmax(logits, 1)[:, 1].numpy()
         out = {f.id: HeadHair(m, p) for f, m, p in zip(faces, mats, probs)}
+        self._skipped = 0
         if self.video:
             self._prev = out
         return out
@@ -144,15 +155,22 @@ def skin_coloured(crop: np.ndarray, skin: np.ndarray) -> np.ndarray:
 
 
 def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_hw: tuple):
-    """Frame box and (11, h, w) probabilities covering the aligned crop and the head crop:
+    """Frame box and (11, h, w) probabilities covering the aligned crop and the hair around it:
     the (fused) parse where the aligned crop reaches, hair or background from the hair network
-    beyond it. The box is the head crop's bounding box joined with the aligned crop's."""
+    beyond it. The box is the aligned crop's joined with the bounds of the hair network's hair
+    (probability over 0.02) in the head crop: not the whole head crop, whose 11 planes would
+    cost warp, labels and effects time for background only."""
     inner, inner_probs = align.probs_to_frame(probs, face_matrix, frame_hw)
-    hx0, hy0, hx1, hy1 = align.crop_box_in_frame(hair.matrix, frame_hw, hair.prob.shape[0])
-    box = x0, y0, x1, y1 = (min(inner[0], hx0), min(inner[1], hy0), max(inner[2], hx1), max(inner[3], hy1))
-    if x1 <= x0 or y1 <= y0:
-        return box, np.zeros((NUM_CLASSES, 0, 0), np.float32)
-    outer = _warp_into(hair.prob, hair.matrix, box)
+    head = align.crop_box_in_frame(hair.matrix, frame_hw, hair.prob.shape[0])
+    outer = _warp_into(hair.prob, hair.matrix, head) if head[2] > head[0] and head[3] > head[1] else None
+    hx = None if outer is None else _bounds(outer > 0.02)
+    if hx is None:
+        return inner, inner_probs
+    (ys, xs) = hx
+    hair_box = (head[0] + xs.start, head[1] + ys.start, head[0] + xs.stop, head[1] + ys.stop)
+    box = x0, y0, x1, y1 = (min(inner[0], hair_box[0]), min(inner[1], hair_box[1]),
+                            max(inner[2], hair_box[2]), max(inner[3], hair_box[3]))
+    outer = _warp_into(hair.prob, hair.matrix, box)   # the aligned crop may reach above the head crop
     out = np.zeros((NUM_CLASSES, y1 - y0, x1 - x0), np.float32)
     out[BACKGROUND] = 1.0 - outer
     out[HAIR] = outer
@@ -167,6 +185,15 @@ def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_h
         window[BACKGROUND] -= moved
         window[HAIR] += moved
     return box, out
+
+
+def _bounds(mask: np.ndarray):
+    """(row slice, column slice) of the True pixels' bounding box; None when there are none."""
+    rows = np.flatnonzero(mask.any(1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def _warp_into(plane: np.ndarray, matrix: np.ndarray, box: tuple) -> np.ndarray:

@@ -169,3 +169,27 @@ def test_missing_or_corrupt_hair_checkpoint_is_a_one_line_error(tmp_path, capsys
     assert code == 2
     assert err.startswith("error:") and "hair network checkpoint" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out.png").exists()
+
+
+def test_video_runs_the_network_every_other_frame_and_moves_the_hair_between(net):
+    image = portrait()
+    face = one_face(image)[0]
+    calls = []
+
+    def spy(x):
+        calls.append(1)
+        return net(x)
+    stage = whole_hair.HairStage(spy, video=True, every=2)
+    first = stage(image, [face])[face.id]
+    shifted = np.ascontiguousarray(np.roll(image, 12, axis=1))
+    moved_face = type(face)(face.id, face.five + (12, 0), align.alignment_matrix(face.five + (12, 0)), None)
+    second = stage(shifted, [moved_face])[moved_face.id]
+    assert len(calls) == 1   # the second frame reuses the first one's hair
+    # ... moved with the face: in the frame, the hair is 12 pixels to the right
+    h, w = image.shape[:2]
+    before = whole_hair._warp_into(first.prob, first.matrix, (0, 0, w, h))
+    after = whole_hair._warp_into(second.prob, second.matrix, (0, 0, w, h))
+    assert np.abs(after[:, 12:] - before[:, :-12]).max() < 0.02
+    assert np.abs(after - before).mean() > 0.01
+    stage(shifted, [moved_face])
+    assert len(calls) == 2
