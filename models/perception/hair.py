@@ -26,6 +26,7 @@ TIER_WEIGHTS = {"landmarks": 0.25}   # measured per tier (README, Hair): the lan
 RULE = "mix"
 SCALP = True         # skin-coloured "hair" that the hair network does not call hair becomes skin
 FRINGE = 0.9         # hair network's probability above which its hair takes the parser's skin above the brows
+BOX_HAIR = 0.1       # the frame box reaches as far as the network's hair is above this
 EYE = (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]) * align.CROP_SIZE   # eye distance in the aligned crop
 
 
@@ -158,12 +159,12 @@ def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_h
     """Frame box and (11, h, w) probabilities covering the aligned crop and the hair around it:
     the (fused) parse where the aligned crop reaches, hair or background from the hair network
     beyond it. The box is the aligned crop's joined with the bounds of the hair network's hair
-    (probability over 0.02) in the head crop: not the whole head crop, whose 11 planes would
+    (probability over BOX_HAIR) in the head crop: not the whole head crop, whose 11 planes would
     cost warp, labels and effects time for background only."""
     inner, inner_probs = align.probs_to_frame(probs, face_matrix, frame_hw)
     head = align.crop_box_in_frame(hair.matrix, frame_hw, hair.prob.shape[0])
     outer = _warp_into(hair.prob, hair.matrix, head) if head[2] > head[0] and head[3] > head[1] else None
-    hx = None if outer is None else _bounds(outer > 0.02)
+    hx = None if outer is None else _bounds(outer > BOX_HAIR)
     if hx is None:
         return inner, inner_probs
     (ys, xs) = hx
