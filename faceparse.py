@@ -75,7 +75,6 @@ class FaceParser:
             torch.set_num_threads(torch_threads)
         self.max_faces = max_faces
         self._parser = assemble.create_parser(model, device, log=log.info)
-        self._fallback = assemble.fallback_parser(self._parser, device)
         self._still = None   # the pipeline for still images, built at the first one
         self.model = getattr(self._parser, "name", model)
 
@@ -109,9 +108,9 @@ class FaceParser:
         return _result(result), result.output
 
     def _pipeline(self, static_images: bool, effects):
-        from stream.pipeline import FacePipeline
-        return FacePipeline(self._parser, effects=effects, max_faces=self.max_faces,
-                            static_images=static_images, fallback_parser=self._fallback)
+        from stream import assemble   # as run_live.py builds it (whole-head hair too), thread settings left alone
+        return assemble.build_pipeline(parser=self._parser, effects=effects, max_faces=self.max_faces,
+                                       static_images=static_images)
 
     def close(self):
         if self._still is not None:

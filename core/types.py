@@ -33,7 +33,7 @@ class FaceParse:
     planes of a few classes over the box or a part of it (what each effect needs)."""
 
     def __init__(self, face: Face, box: tuple, probs: np.ndarray | None = None,
-                 crop_probs: np.ndarray | None = None):
+                 crop_probs: np.ndarray | None = None, whole_hair: bool = False):
         if probs is None and crop_probs is None:
             raise ValueError("FaceParse needs probs or crop_probs")
         self.face = face
@@ -41,6 +41,7 @@ class FaceParse:
         self.crop_probs = crop_probs                    # (11, S, S) in the aligned crop (smoothed)
         self._probs = probs                             # (11, y1-y0, x1-x0) float32, when warped
         self._planes: dict = {}
+        self.whole_hair = whole_hair                    # the box holds all of the head's hair (models.perception.hair)
 
     @property
     def shape(self) -> tuple:
@@ -127,5 +128,6 @@ class FrameResult:
     frame: Frame
     faces: list = field(default_factory=list)   # list[FaceParse]
     person_mask: np.ndarray | None = None       # (H, W) float32 person probability (learned tiers)
+    hair: dict = field(default_factory=dict)    # face id -> models.perception.hair.HeadHair
     output: np.ndarray | None = None            # rendered RGB image
     timings: dict = field(default_factory=dict) # stage -> seconds

@@ -41,6 +41,11 @@ class FaceRegion:
         return self.parse.probs
 
     @property
+    def whole_hair(self) -> bool:
+        """The parse's box holds all of the head's hair: nothing to grow beyond it."""
+        return getattr(self.parse, "whole_hair", False)
+
+    @property
     def box_shape(self) -> tuple:
         return self.parse.shape
 

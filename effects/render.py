@@ -33,8 +33,8 @@ def _render_face(out, parse, settings, active, timings) -> None:
     x0, y0, x1, y1 = parse.box
     if x1 <= x0 or y1 <= y0:
         return
-    if "hair" in active:   # the hair may grow below and beside the box
-        rx0, ry0, rx1, ry1 = hair.extended_box(parse.box, out.shape[:2])
+    if "hair" in active:   # the hair may grow below and beside the box (unless the box holds it all)
+        rx0, ry0, rx1, ry1 = parse.box if parse.whole_hair else hair.extended_box(parse.box, out.shape[:2])
     else:
         rx0, ry0, rx1, ry1 = parse.box
     rgb = out[ry0:ry1, rx0:rx1]

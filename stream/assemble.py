@@ -58,15 +58,31 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
 
 def build_pipeline(model="auto", device="auto", effects=None, max_faces=4, smooth=True,
                    static_images=False, show_labels=False, parser=None, log=_log.info,
-                   leave_a_core: bool = False) -> FacePipeline:
+                   leave_a_core: bool = False, whole_hair: bool = True) -> FacePipeline:
     """leave_a_core: the pipeline's process-wide thread settings (pipeline_threads), which
-    run_live.py, demo.py and the benchmarks ask for; the Python API leaves them alone."""
+    run_live.py, demo.py and the benchmarks ask for; the Python API leaves them alone.
+    whole_hair: the hair network on a head crop per face (models/perception/hair.py)."""
     parser = parser or create_parser(model, device, log=log, leave_a_core=leave_a_core, live=not static_images)
+    hair = hair_stage(parser, video=not static_images) if whole_hair else None
     if leave_a_core:
-        pipeline_threads()
+        pipeline_threads()   # after the hair network brought torch in: its threads too
     return FacePipeline(parser, effects=effects, max_faces=max_faces, smooth=smooth,
                         static_images=static_images, show_labels=show_labels,
-                        fallback_parser=fallback_parser(parser, device, leave_a_core))
+                        fallback_parser=fallback_parser(parser, device, leave_a_core), hair=hair)
+
+
+def hair_stage(parser, video: bool):
+    """Whole-head hair from the hair network (one shared copy of its weights, 0.7 MB), its
+    fusion weighted for the parser's tier."""
+    from models.perception.hair import EVERY, HairStage
+    return HairStage(net=_hair_net(), video=video, tier=getattr(getattr(parser, "parser", parser), "name", None),
+                     every=EVERY)
+
+
+@lru_cache(maxsize=1)
+def _hair_net():
+    from models.parsers.hair_net import load_hair_net
+    return load_hair_net()
 
 
 def pipeline_threads():

@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from core import align
+from models.perception import hair as whole_hair
 from models.perception.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
 from stream.threads import in_thread
@@ -20,8 +21,10 @@ from core.types import FaceParse, Frame, FrameResult
 class FacePipeline:
     def __init__(self, parser, effects=None, max_faces: int = 4, smooth: bool = True,
                  static_images: bool = False, show_labels: bool = False,
-                 fallback_parser=None):
+                 fallback_parser=None, hair=None):
         self.parser = parser
+        # whole-head hair (models.perception.hair.HairStage), run in the tracking stage; None: off
+        self.hair = hair
         # parses the faces only the detector found (no mesh) when `parser` needs a mesh
         self.fallback_parser = fallback_parser
         self.effects = effects            # effects.EffectSettings or None
@@ -42,7 +45,10 @@ class FacePipeline:
         if self.landmark_smoother is not None:
             faces = self.landmark_smoother(faces, frame.time)
         t2 = time.perf_counter()
-        return FrameResult(frame, faces, person_mask=person, timings={"landmarks": t1 - t0, "smoothing": t2 - t1})
+        hair = self.hair(frame.image, faces) if self.hair is not None else {}
+        t3 = time.perf_counter()
+        return FrameResult(frame, faces, person_mask=person, hair=hair,
+                           timings={"landmarks": t1 - t0, "smoothing": t2 - t1, "hair": t3 - t2})
 
     def parse(self, result: FrameResult) -> FrameResult:
         return self.parse_batch([result])[0]
@@ -62,9 +68,10 @@ class FacePipeline:
             mesh = np.stack([align.transform_points(f.mesh, f.matrix) if f.mesh is not None
                              else np.full((478, 2), np.nan, np.float32) for _, f in faces])
             probs = self._parse_crops(crops, five, mesh)
-            for p, (r, f) in zip(probs, faces):
+            for p, crop, (r, f) in zip(probs, crops, faces):
                 if r.person_mask is not None:
                     keep_inside(p, align.warp_crop(r.person_mask, f.matrix))
+                self._fuse_hair(r, f, p, crop)
         for r in results:
             r.faces = []
         for i, (r, f) in enumerate(faces):
@@ -87,12 +94,33 @@ class FacePipeline:
         for r in results:
             r.faces = []
         for (r, (f, _, _)), p in zip(raw, probs):
-            r.faces.append(FaceParse(f, align.crop_box_in_frame(f.matrix, r.frame.image.shape[:2]), crop_probs=p))
+            r.faces.append(self._to_frame(r, f, p))
+        for r in results:
+            whole_hair.keep_own_hair(r.faces)
         t1 = time.perf_counter()
         for r in results:
             r.timings["smoothing"] = r.timings.get("smoothing", 0) + (t1 - t0) / len(results)
             r.timings["warp_back"] = 0.0   # done on demand, inside the effects (counted there)
         return results
+
+    # --- whole-head hair (models/perception/hair.py) ------------------------------------
+    def _fuse_hair(self, result: FrameResult, face, probs, crop) -> None:
+        """In the aligned crop: the parser's face parts, the hair network's hair or background."""
+        hair = result.hair.get(face.id)
+        if hair is not None:
+            whole_hair.fuse(probs, whole_hair.hair_in_crop(hair, face.matrix, probs.shape[-1]),
+                            self.hair.parser_weight, crop=crop)
+
+    @staticmethod
+    def _to_frame(result: FrameResult, face, probs) -> FaceParse:
+        """The parse in the frame, warped back on demand; with whole-head hair, warped now over
+        the head crop too (the hair network's hair outside the aligned crop)."""
+        hair = result.hair.get(face.id)
+        shape = result.frame.image.shape[:2]
+        if hair is None:
+            return FaceParse(face, align.crop_box_in_frame(face.matrix, shape), crop_probs=probs)
+        box, frame_probs = whole_hair.to_frame(probs, face.matrix, hair, shape)
+        return FaceParse(face, box, frame_probs, crop_probs=probs, whole_hair=True)
 
     def _parse_crops(self, crops, five, mesh):
         probs = self.parser(crops, five, mesh)

@@ -27,12 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.parsers.checkpoint import CheckpointError
+
 TIER = "hair_net"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "hair_net.pt"
 
 
-class HairNetError(Exception):
-    pass
+class HairNetError(CheckpointError):
+    """A missing or unreadable hair network checkpoint (a CheckpointError: one line for the user)."""
 
 
 def _same_pad(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -298,10 +300,10 @@ class HairNet(nn.Module):
         return prob[0, 0].clamp(0, 1).numpy().astype(np.float32)
 
 
-def load_hair_net(path=DEFAULT_CHECKPOINT) -> HairNet:
+def load_hair_net(path=None) -> HairNet:
     """The shipped network in eval mode, float32. HairNetError (one line) for a missing,
     unreadable or foreign file. weights_only=True: a checkpoint is data, never code."""
-    path = Path(path)
+    path = Path(path or DEFAULT_CHECKPOINT)
     if not path.is_file():
         raise HairNetError(f"hair network checkpoint not found: {path}")
     try:

@@ -43,7 +43,8 @@ def test_face_only_the_detector_finds_is_parsed_by_the_learned_tier(shared_dir):
 
 def test_landmark_tier_pipeline_never_imports_torch():
     """The landmark tier's whole path (build, track, parse, smooth, effects, label maps, the
-    --model auto card of the tier) runs without torch: start-up and memory."""
+    --model auto card of the tier) runs without torch or numba when whole-head hair is off (the
+    hair network, on by default, runs on torch)."""
     import subprocess
     import sys
     code = """
@@ -52,7 +53,8 @@ import effects
 from stream import assemble
 from stream.capture import VideoFileSource
 from models.parsers import select
-pipeline = assemble.build_pipeline(model="landmarks", effects=effects.parse_effects(effects.DEFAULT_EFFECTS))
+pipeline = assemble.build_pipeline(model="landmarks", effects=effects.parse_effects(effects.DEFAULT_EFFECTS),
+                                   whole_hair=False)
 with VideoFileSource("assets/demo.mp4") as src:
     for i, r in enumerate(pipeline.run(src)):
         assemble.label_map(r)

@@ -1,0 +1,148 @@
+"""Whole-image hair: F1 of the hair label over the whole image, and hair false positives on
+LFW's empty hair masks, through the user's path (`run_live.py --input DIR --save-labels DIR`).
+
+    python -m benchmarks.hair_whole --model rnng                 # LFW validation + empty masks + dev set
+    python -m benchmarks.hair_whole --model rnng --repo ../main  # another checkout's run_live.py (before)
+    python -m benchmarks.hair_whole --sweep                      # head-crop sizes and fusion weights, in process
+
+Sets: "lfw_val" = the 272 LFW images of the project's validation persons
+(models.data.readers.lfw_hair.split_of_person); "lfw_empty" = the 75 LFW images whose hair
+mask is empty (bald, shaved or hidden hair): false positives as a share of the image; "dev" =
+tests/fixtures/hair_dev (public-domain portraits with hand-checked hair masks). Whole-dataset
+pixel counts over the whole image (F1 = 2TP / (2TP + FP + FN)); an image without a found face
+counts with no hair predicted.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.classes import HAIR
+from models.data.readers.lfw_hair import person_of, split_of_person
+
+ROOT = Path(__file__).resolve().parents[1]
+LFW = ROOT.parent / "shared" / "data" / "lfw_hair"
+DEV = ROOT / "tests" / "fixtures" / "hair_dev"
+
+
+def image_sets() -> dict:
+    """{set name: [(image path, mask path)]}; sets whose data is absent are left out."""
+    sets = {}
+    if LFW.is_dir():
+        pairs = [(p, LFW / "hair_masks" / f"{p.stem}.png") for p in sorted((LFW / "images").glob("*.jpg"))]
+        sets["lfw_val"] = [(i, m) for i, m in pairs if split_of_person(person_of(i.stem)) == "val"]
+        sets["lfw_empty"] = [(i, m) for i, m in pairs if not (cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127).any()]
+    if DEV.is_dir():
+        sets["dev"] = [(p, p.with_name(f"{p.stem}_hair.png")) for p in sorted(DEV.glob("*.jpg"))]
+    return sets
+
+
+def score(pairs, hair_of) -> dict:
+    """Pixel counts over the set; hair_of(image path) -> bool (H, W) hair prediction or None."""
+    tp = fp = fn = pixels = 0
+    for image, mask in pairs:
+        m = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+        truth, scored = m > 191, (m < 64) | (m > 191)   # 128: unscored (the dev set's beards)
+        pred = hair_of(image)
+        pred = np.zeros_like(truth) if pred is None else pred
+        tp += int((pred & truth & scored).sum())
+        fp += int((pred & ~truth & scored).sum())
+        fn += int((~pred & truth & scored).sum())
+        pixels += int(scored.sum())
+    return {"images": len(pairs), "f1": 2 * tp / max(2 * tp + fp + fn, 1), "precision": tp / max(tp + fp, 1),
+            "recall": tp / max(tp + fn, 1), "fp_share": fp / max(pixels, 1)}
+
+
+def run_user_path(pairs, model: str, repo: Path = ROOT):
+    """Labels of every image by `run_live.py --input DIR --save-labels DIR` (one run per set)."""
+    tmp = Path(tempfile.mkdtemp(prefix="hair_whole_"))
+    (tmp / "in").mkdir()
+    for image, _ in pairs:
+        os.symlink(image, tmp / "in" / image.name)
+    cmd = [sys.executable, str(repo / "run_live.py"), "--input", str(tmp / "in"), "--save-labels",
+           str(tmp / "labels"), "--model", model, "--effects", "none"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=repo)
+
+    def hair_of(image):
+        label = cv2.imread(str(tmp / "labels" / f"{image.stem}.png"), cv2.IMREAD_GRAYSCALE)
+        return None if label is None else label == HAIR
+    return hair_of
+
+
+def sweep(sets, model: str, only=None, extra=None):
+    """Head-crop geometry and the fusion's parser weight, in process (one tracking per image)."""
+    from core.types import Frame
+    from models.perception import hair as whole_hair
+    from stream import assemble
+    pipe = assemble.build_pipeline(model=model, static_images=True, effects=None, log=lambda *a: None)
+    net = pipe.hair.net
+    # what README's Hair section reports: crop geometry (the hair network alone beside the
+    # parser's face parts), the parser's weight in the mix, the "product" rule, the parse alone
+    # (off), then the scalp and fringe rules
+    plain = dict(scalp=False, fringe=0.0)
+    configs = [dict(size=s, side=k, down=d, parser_weight=0.0, **plain) for s, k, d in
+               [(256, 5, 1.0), (320, 6, 1.5), (384, 7, 1.5), (384, 6, 1.5), (448, 8, 2.0)]]
+    base = dict(size=384, side=7, down=1.5)
+    configs += [dict(base, parser_weight=w, **plain) for w in (0.25, 0.5, 0.75, 1.0)]
+    configs += [dict(base, rule="product", parser_weight=0.5, **plain), dict(off=True)]
+    configs += [dict(base, parser_weight=w, scalp=True, fringe=f) for w in (0.25, 0.4, 0.5) for f in (0.0, 0.9)]
+    if only is not None or extra:
+        configs = [configs[i] for i in only or []] + list(extra or [])
+    tracked = {name: [(i, pipe.track(Frame(cv2.cvtColor(cv2.imread(str(i)), cv2.COLOR_BGR2RGB), 0, 0.0)))
+                      for i, _ in pairs] for name, pairs in sets.items()}
+    for cfg in configs:
+        weight = cfg.pop("parser_weight", pipe.hair.parser_weight)
+        rule = cfg.pop("rule", "mix")
+        fringe = cfg.pop("fringe", whole_hair.FRINGE)
+        whole_hair.SCALP = cfg.pop("scalp", True)
+        off = cfg.pop("off", False)
+        stage = None if off else whole_hair.HairStage(net, **cfg)
+        fuse = whole_hair.fuse
+        whole_hair.fuse = lambda p, h, _w=None, w=weight, r=rule, f=fringe, crop=None: fuse(p, h, w, r, f, crop)
+        row = {}
+        for name, items in tracked.items():
+            labels = {}
+            for path, r in items:
+                r.hair = stage(r.frame.image, r.faces) if stage else {}
+                out = pipe.parse(type(r)(r.frame, list(r.faces), r.person_mask, r.hair))
+                labels[path] = assemble.label_map(out) == HAIR
+            row[name] = score(sets[name], labels.get)
+        whole_hair.fuse = fuse
+        print(json.dumps({**cfg, "parser_weight": weight, "rule": rule, "fringe": fringe, "scalp": whole_hair.SCALP, "off": off}),
+              " ".join(f"{n}: F1 {s['f1']:.3f} fp {100 * s['fp_share']:.2f}%" for n, s in row.items()), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="rnng")
+    ap.add_argument("--repo", type=Path, default=ROOT, help="checkout whose run_live.py to run (e.g. main's, for before)")
+    ap.add_argument("--sets", nargs="*", default=None)
+    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--configs", type=int, nargs="*", help="with --sweep: which configurations (indices)")
+    ap.add_argument("--config", type=json.loads, action="append", help="with --sweep: a configuration as JSON")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    sets = image_sets()
+    if args.sets:
+        sets = {k: v for k, v in sets.items() if k in args.sets}
+    if args.sweep:
+        return sweep(sets, args.model, args.configs, args.config)
+    rows = {}
+    for name, pairs in sets.items():
+        rows[name] = score(pairs, run_user_path(pairs, args.model, args.repo.resolve()))
+        s = rows[name]
+        print(f"{args.model} {args.repo.resolve().name} {name:<10} {s['images']:4d} images: "
+              f"hair F1 {s['f1']:.3f} (P {s['precision']:.3f} R {s['recall']:.3f}), "
+              f"false hair {100 * s['fp_share']:.2f}% of pixels", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

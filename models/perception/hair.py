@@ -1,0 +1,231 @@
+"""Whole-head hair: MediaPipe's hair network (models.parsers.hair_net, passed in) on a head-and-shoulders
+crop of each face, fused with the parser's labels and warped into the frame.
+
+The parsers see only the aligned 256x256 crop; hair below the chin and beside the head lies
+outside it. Per face, a square crop with the face's alignment (same rotation), centred
+`DOWN` eye distances below the eyes and `SIDE` eye distances wide, goes through the hair
+network at `INPUT` pixels; in video its 4th channel gets the previous frame's hair moved to
+the current crop by the change of the face's alignment (0 for stills and new faces).
+The choice of crop and input size and the fusion rule were measured on LFW validation images
+and the hair dev set (tests/fixtures/hair_dev): see benchmarks/hair_whole.py and README.
+"""
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core import align
+from core.classes import BACKGROUND, HAIR, NUM_CLASSES, SKIN
+
+EVERY = 2            # video: the network on every 2nd frame (its 15 ms would otherwise slow the stream)
+INPUT = 384          # hair network input side (a multiple of 64: exact to the tflite graph)
+SIDE = 7.0           # crop side, in eye distances
+DOWN = 1.5           # crop centre below the eye centre, in eye distances
+PARSER_WEIGHT = 0.5  # "mix": weight of the parser's own hair share against the hair network's
+TIER_WEIGHTS = {"landmarks": 0.25}   # measured per tier (README, Hair): the landmark tier's hair is weaker
+RULE = "mix"
+SCALP = True         # skin-coloured "hair" that the hair network does not call hair becomes skin
+FRINGE = 0.9         # hair network's probability above which its hair takes the parser's skin above the brows
+BOX_HAIR = 0.1       # the frame box reaches as far as the network's hair is above this
+EYE = (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]) * align.CROP_SIZE   # eye distance in the aligned crop
+
+
+@dataclass
+class HeadHair:
+    """One face's hair probability over its head-and-shoulders crop."""
+    matrix: np.ndarray    # (2, 3) frame -> head crop
+    prob: np.ndarray      # (INPUT, INPUT) float32 hair probability
+
+
+def head_matrix(face_matrix: np.ndarray, size: int = INPUT, side: float = SIDE, down: float = DOWN) -> np.ndarray:
+    """2x3 frame -> head crop of side `size`, from the face's alignment to the aligned crop."""
+    cx, cy = 0.5 * align.CROP_SIZE, align.TEMPLATE[0, 1] * align.CROP_SIZE + down * EYE
+    s = size / (side * EYE)
+    crop_to_head = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy], [0, 0, 1]])
+    return (crop_to_head @ np.vstack([face_matrix, [0, 0, 1]]))[:2]
+
+
+def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """2x3 matrix of "apply b, then a"."""
+    return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]
+
+
+class HairStage:
+    """Runs the hair network on every face's head crop, one batch per frame. With
+    `video=True` it remembers each face id's last hair (for the network's 4th channel). The head
+    crop follows the face's (smoothed) alignment, so the last hair plane, taken as it is into
+    the new crop, is the last frame's hair moved by the change of the face's alignment."""
+
+    def __init__(self, net, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False,
+                 tier: str | None = None, every: int = 1):
+        self.net = net   # models.parsers.hair_net.HairNet (stream.assemble loads the shipped one)
+        self.size, self.side, self.down, self.video = size, side, down, video
+        # in video, run the network on every `every`-th frame; in between, the last hair is
+        # moved with the face (its alignment change), as the network's own 4th channel would be
+        self.every = every if video else 1
+        self._skipped = 0
+        self.parser_weight = TIER_WEIGHTS.get(tier, PARSER_WEIGHT)   # for fuse()
+        self._prev: dict[int, HeadHair] = {}
+
+    def __call__(self, image: np.ndarray, faces: list) -> dict[int, HeadHair]:
+        """{face id: HeadHair} for the faces of an RGB frame."""
+        import torch
+        if not faces:
+            self._prev.clear()
+            return {}
+        mats = [head_matrix(f.matrix, self.size, self.side, self.down) for f in faces]
+        if self._skipped < self.every - 1 and all(f.id in self._prev for f in faces):
+            self._skipped += 1
+            self._prev = {f.id: HeadHair(m, self._prev[f.id].prob) for f, m in zip(faces, mats)}
+            return self._prev
+        x = np.zeros((len(faces), 4, self.size, self.size), np.float32)
+        for i, (f, m) in enumerate(zip(faces, mats)):
+            crop = cv2.warpAffine(image, m, (self.size, self.size), flags=cv2.INTER_AREA,
+                                  borderMode=cv2.BORDER_REPLICATE)
+            x[i, :3] = crop.transpose(2, 0, 1) * np.float32(1 / 255)
+            prev = self._prev.get(f.id) if self.video else None
+            if prev is not None:   # see the class docstring: moved with the face by construction
+                x[i, 3] = prev.prob
+        with torch.no_grad():
+            logits = self.net(torch.from_numpy(x))
+            probs = torch.softmax(logits, 1)[:, 1].numpy()
+        out = {f.id: HeadHair(m, p) for f, m, p in zip(faces, mats, probs)}
+        self._skipped = 0
+        if self.video:
+            self._prev = out
+        return out
+
+
+def hair_in_crop(hair: HeadHair, face_matrix: np.ndarray, size: int = align.CROP_SIZE) -> np.ndarray:
+    """The hair probability resampled onto the face's aligned crop (size x size)."""
+    crop_to_head = compose(hair.matrix, align.invert(align.scaled(face_matrix, size / align.CROP_SIZE)))
+    return cv2.warpAffine(hair.prob, crop_to_head, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def fuse(probs: np.ndarray, hair: np.ndarray, parser_weight: float = PARSER_WEIGHT, rule: str = RULE,
+         fringe: float = FRINGE, crop: np.ndarray | None = None) -> None:
+    """Per pixel of the aligned crop, in place: the face parts (skin, brows, eyes, nose, lips,
+    mouth) stay the parser's; what the parser leaves to hair or background is split between
+    them by the hair network's probability h and the parser's own hair share q:
+    "mix": w q + (1 - w) h;  "product": h q / (h q + (1 - h)(1 - q)) (both must agree).
+    Above the brows, where the hair network is surer than `fringe`, its hair also takes the
+    parser's skin (a fringe over the forehead that a parser took for skin); 0 turns that off.
+    With the crop (S, S, 3 RGB): hair that has the face's skin colour where the hair network
+    says "not hair" becomes skin (a bald or shaved scalp that a parser took for hair).
+    probs (11, S, S) from the parser; hair (S, S) from hair_in_crop."""
+    if fringe:
+        size = probs.shape[-1]
+        band = slice(0, int(size * (align.TEMPLATE[0, 1] - 0.35 * (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]))))
+        taken = probs[SKIN, band] * (hair[band] > fringe)
+        probs[SKIN, band] -= taken
+        probs[HAIR, band] += taken
+    rest = probs[BACKGROUND] + probs[HAIR]
+    q = probs[HAIR] / np.maximum(rest, 1e-6)
+    if rule == "product":
+        both = hair * q
+        share = both / np.maximum(both + (1 - hair) * (1 - q), 1e-6)
+    else:
+        share = parser_weight * q + (1 - parser_weight) * hair
+    probs[HAIR] = rest * share
+    probs[BACKGROUND] = rest - probs[HAIR]
+    if crop is not None and SCALP:
+        bare = skin_coloured(crop, probs[SKIN]) * np.clip((0.5 - hair) * 4, 0, 1)
+        taken = probs[HAIR] * bare
+        probs[HAIR] -= taken
+        probs[SKIN] += taken
+
+
+def skin_coloured(crop: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """0..1 per pixel of the crop: how close its colour is to the face's skin (a Gaussian model
+    in Lab of the pixels the parser is sure are skin; Mahalanobis distance 2 -> 1, 3 -> 0).
+    Decided at half size; zeros when the parser is sure of too little skin."""
+    size = crop.shape[0]
+    half = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(half, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sure = cv2.resize(skin, (size // 2, size // 2), interpolation=cv2.INTER_AREA) > 0.9
+    samples = lab[sure][::4].astype(np.float64)
+    if len(samples) < 100:
+        return np.zeros(crop.shape[:2], np.float32)
+    centred = samples - samples.mean(0)
+    prec = np.linalg.inv(centred.T @ centred / len(samples) + np.eye(3))
+    x = lab - samples.mean(0).astype(np.float32)
+    d = np.sqrt(np.maximum(np.einsum("hwi,ij,hwj->hw", x, prec.astype(np.float32), x), 0))
+    near = np.clip(3.0 - d, 0, 1).astype(np.float32)
+    return cv2.resize(near, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_hw: tuple):
+    """Frame box and (11, h, w) probabilities covering the aligned crop and the hair around it:
+    the (fused) parse where the aligned crop reaches, hair or background from the hair network
+    beyond it. The box is the aligned crop's joined with the bounds of the hair network's hair
+    (probability over BOX_HAIR) in the head crop: not the whole head crop, whose 11 planes would
+    cost warp, labels and effects time for background only."""
+    inner, inner_probs = align.probs_to_frame(probs, face_matrix, frame_hw)
+    head = align.crop_box_in_frame(hair.matrix, frame_hw, hair.prob.shape[0])
+    outer = _warp_into(hair.prob, hair.matrix, head) if head[2] > head[0] and head[3] > head[1] else None
+    hx = None if outer is None else _bounds(outer > BOX_HAIR)
+    if hx is None:
+        return inner, inner_probs
+    (ys, xs) = hx
+    hair_box = (head[0] + xs.start, head[1] + ys.start, head[0] + xs.stop, head[1] + ys.stop)
+    box = x0, y0, x1, y1 = (min(inner[0], hair_box[0]), min(inner[1], hair_box[1]),
+                            max(inner[2], hair_box[2]), max(inner[3], hair_box[3]))
+    outer = _warp_into(hair.prob, hair.matrix, box)   # the aligned crop may reach above the head crop
+    out = np.zeros((NUM_CLASSES, y1 - y0, x1 - x0), np.float32)
+    out[BACKGROUND] = 1.0 - outer
+    out[HAIR] = outer
+    ix0, iy0, ix1, iy1 = inner
+    if ix1 > ix0 and iy1 > iy0:
+        # probs_to_frame gives cover * parse + (1 - cover) * background, cover = how much of a
+        # pixel the aligned crop reaches: the uncovered share goes to the hair network instead
+        window = out[:, iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
+        window[...] = inner_probs
+        uncovered = 1.0 - _warp_into(np.ones((align.CROP_SIZE,) * 2, np.float32), face_matrix, inner)
+        moved = uncovered * outer[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
+        window[BACKGROUND] -= moved
+        window[HAIR] += moved
+    return box, out
+
+
+def _bounds(mask: np.ndarray):
+    """(row slice, column slice) of the True pixels' bounding box; None when there are none."""
+    rows = np.flatnonzero(mask.any(1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def _warp_into(plane: np.ndarray, matrix: np.ndarray, box: tuple) -> np.ndarray:
+    """A plane given in the coordinates `matrix` maps frame pixels to, sampled over a frame box
+    (0 outside the plane)."""
+    x0, y0, x1, y1 = box
+    m = compose(np.asarray(matrix, np.float64), np.array([[1, 0, x0], [0, 1, y0]], np.float64))
+    return cv2.warpAffine(plane, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def keep_own_hair(parses: list) -> None:
+    """With several faces, each face keeps hair only where its head is the nearest (distance to
+    the eye centre in units of each face's eye distance), so the hair of a person beside it,
+    which its head crop also sees, stays that person's. In place on FaceParse.probs."""
+    if len(parses) < 2:
+        return
+    centres = [(p.face.five[0] + p.face.five[1]) / 2 for p in parses]
+    scales = [max(float(np.linalg.norm(p.face.five[1] - p.face.five[0])), 1.0) for p in parses]
+    for i, p in enumerate(parses):
+        x0, y0, x1, y1 = p.box
+        if x1 <= x0 or y1 <= y0 or not getattr(p, "whole_hair", False):   # crop-only hair stays its own
+            continue
+        xs = np.arange(x0, x1, dtype=np.float32)[None, :]
+        ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+
+        def dist(j):
+            return np.hypot(xs - centres[j][0], ys - centres[j][1]) / scales[j]
+        own = dist(i)
+        other = np.min([dist(j) for j in range(len(parses)) if j != i], axis=0)
+        foreign = (other < own).astype(np.float32)
+        moved = p.probs[HAIR] * foreign
+        p.probs[HAIR] -= moved
+        p.probs[BACKGROUND] += moved
