@@ -42,9 +42,13 @@ cv2.imshow = counting_imshow
 def grab():  # a screenshot once the window has been showing frames for a while
     while len(shown) < 30 and not source._ended:
         time.sleep(0.02)
-    time.sleep(0.1)
-    with av.open(sys.argv[1], format="x11grab") as screen:
-        np.save(sys.argv[2], next(screen.decode(video=0)).to_ndarray(format="rgb24"))
+    for _ in range(30):   # a loaded machine may paint the window a moment after imshow returns
+        time.sleep(0.1)
+        with av.open(sys.argv[1], format="x11grab") as screen:
+            image = next(screen.decode(video=0)).to_ndarray(format="rgb24")
+        if (image.sum(-1) > 0).mean() > 0.2 or source._ended:
+            break
+    np.save(sys.argv[2], image)
 grabber = threading.Thread(target=grab)
 grabber.start()
 code = run_live.run_camera(source, pipeline, settings)
