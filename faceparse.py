@@ -104,6 +104,7 @@ class FaceParser:
         if self._still is None:
             self._still = self._pipeline(static_images=True, effects=None)
         self._still.effects = settings
+        self._still.labels_wanted = settings is None   # parse: label maps with the whole head's hair; apply: as run_live
         result = self._still.process(Frame(image=image, index=0, time=0.0))
         return _result(result), result.output
 

@@ -199,11 +199,17 @@ def run_source(source, settings, virtual_camera, args) -> int:
         options["parser"] = session.create_parser("auto", args.device, budget_ms=args.budget_ms, leave_a_core=True)
 
     if source.mode is capture.Mode.LIVE:
-        return run_camera(source, session.build_pipeline(**options), settings, output=args.output,
+        pipeline = session.build_pipeline(**options)
+        pipeline.labels_wanted = False   # the window and the recording show effects, not label maps
+        return run_camera(source, pipeline, settings, output=args.output,
                           virtual_camera=virtual_camera, window=not args.no_window, quiet=args.quiet)
     if source.mode is capture.Mode.IMAGE:
-        return run_images(source, session.build_pipeline(static_images=True, **options), args)
-    return run_video(source, session.build_pipeline(**options), args, virtual_camera)
+        pipeline = session.build_pipeline(static_images=True, **options)
+        pipeline.labels_wanted = bool(args.save_labels)
+        return run_images(source, pipeline, args)
+    pipeline = session.build_pipeline(**options)
+    pipeline.labels_wanted = bool(args.save_labels)   # else the hair network runs only for the hair effect
+    return run_video(source, pipeline, args, virtual_camera)
 
 
 def open_virtual_camera(source, device):

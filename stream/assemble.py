@@ -75,7 +75,7 @@ def hair_stage(parser, video: bool):
     """Whole-head hair from the hair network (one shared copy of its weights, 0.7 MB), its
     fusion weighted for the parser's tier."""
     from models.perception.hair import EVERY, HairStage
-    return HairStage(net=_hair_net(), video=video, tier=getattr(getattr(parser, "parser", parser), "name", None),
+    return HairStage(load=_hair_net, video=video, tier=getattr(getattr(parser, "parser", parser), "name", None),
                      every=EVERY)
 
 

@@ -25,6 +25,9 @@ class FacePipeline:
         self.parser = parser
         # whole-head hair (models.perception.hair.HairStage), run in the tracking stage; None: off
         self.hair = hair
+        # label maps are asked for (run_live.py --save-labels, the page, the Python API): they get
+        # the whole head's hair; otherwise the hair network runs only for the hair effect or the overlay
+        self.labels_wanted = True
         # parses the faces only the detector found (no mesh) when `parser` needs a mesh
         self.fallback_parser = fallback_parser
         self.effects = effects            # effects.EffectSettings or None
@@ -45,10 +48,20 @@ class FacePipeline:
         if self.landmark_smoother is not None:
             faces = self.landmark_smoother(faces, frame.time)
         t2 = time.perf_counter()
-        hair = self.hair(frame.image, faces) if self.hair is not None else {}
+        hair = {}
+        if self.hair is not None and self.hair_wanted():
+            hair = self.hair(frame.image, faces)
+        elif self.hair is not None:
+            self.hair.reset()
         t3 = time.perf_counter()
         return FrameResult(frame, faces, person_mask=person, hair=hair,
                            timings={"landmarks": t1 - t0, "smoothing": t2 - t1, "hair": t3 - t2})
+
+    def hair_wanted(self) -> bool:
+        """Whether this frame's outputs use the whole head's hair: label maps, the label overlay
+        or the hair effect (lipstick alone needs no hair network)."""
+        return (self.labels_wanted or self.show_labels
+                or (self.effects is not None and "hair" in self.effects.active()))
 
     def parse(self, result: FrameResult) -> FrameResult:
         return self.parse_batch([result])[0]

@@ -56,9 +56,11 @@ class HairStage:
     crop follows the face's (smoothed) alignment, so the last hair plane, taken as it is into
     the new crop, is the last frame's hair moved by the change of the face's alignment."""
 
-    def __init__(self, net, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False,
-                 tier: str | None = None, every: int = 1):
-        self.net = net   # models.parsers.hair_net.HairNet (stream.assemble loads the shipped one)
+    def __init__(self, net=None, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False,
+                 tier: str | None = None, every: int = 1, load=None):
+        # models.parsers.hair_net.HairNet, or `load()` gives it at the first frame that needs it
+        # (stream.assemble: the shipped one; torch comes in only then)
+        self.net, self.load = net, load
         self.size, self.side, self.down, self.video = size, side, down, video
         # in video, run the network on every `every`-th frame; in between, the last hair is
         # moved with the face (its alignment change), as the network's own 4th channel would be
@@ -67,9 +69,15 @@ class HairStage:
         self.parser_weight = TIER_WEIGHTS.get(tier, PARSER_WEIGHT)   # for fuse()
         self._prev: dict[int, HeadHair] = {}
 
+    def reset(self):
+        """Forget the last hair (frames went by without the stage: it no longer fits)."""
+        self._prev = {}
+
     def __call__(self, image: np.ndarray, faces: list) -> dict[int, HeadHair]:
         """{face id: HeadHair} for the faces of an RGB frame."""
         import torch
+        if self.net is None:
+            self.net = self.load()
         if not faces:
             self._prev.clear()
             return {}

@@ -61,7 +61,7 @@ print(json.dumps({"code": code, "read": source.frames_read, "dropped": source.dr
 def virtual_screen():
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb not installed (apt-get install xvfb; .ci/run does)")
-    display = ":77"
+    display = f":{100 + os.getpid() % 400}"   # its own screen: a server left on a fixed number by another run
     server = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     time.sleep(1.0)

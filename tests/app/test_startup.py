@@ -12,11 +12,12 @@ try:
     runpy.run_path("run_live.py", run_name="__main__")
 except SystemExit as exc:
     assert not exc.code, exc.code
-print(sorted(m for m in sys.modules if m.startswith("models.parsers.")))
+print(sorted(m for m in sys.modules if m.startswith("models.parsers.") or m == "torch"))
 """, tmp_path)
     assert out.is_file()
     loaded = stdout.strip().splitlines()[-1]
-    assert "models.parsers.hair_net" in loaded
+    # without --save-labels or the hair effect the hair network is not needed: not loaded, no torch
+    assert "models.parsers.hair_net" not in loaded and "'torch'" not in loaded
     assert "models.parsers.rnng" not in loaded and "models.parsers.torch_parser" not in loaded
 
 

@@ -162,13 +162,14 @@ def test_missing_or_corrupt_hair_checkpoint_is_a_one_line_error(tmp_path, capsys
     assemble._hair_net.cache_clear()
     try:
         code = run_live.main(["--input", str(FIXTURES / "portrait_A000371.jpg"), "--output",
-                              str(tmp_path / "out.png"), "--model", "landmarks"])
+                              str(tmp_path / "out.png"), "--model", "landmarks",
+                              "--save-labels", str(tmp_path / "labels.png")])   # label maps need the network
     finally:
         assemble._hair_net.cache_clear()
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("error:") and "hair network checkpoint" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "out.png").exists()
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "labels.png").exists()
 
 
 def test_video_runs_the_network_every_other_frame_and_moves_the_hair_between(net):
