@@ -21,6 +21,8 @@ from pathlib import Path
 
 import cv2
 
+from benchmarks.live import PacedCapture
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,17 +36,10 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class LoopingClip(cv2.VideoCapture):
+class LoopingClip(PacedCapture):
     """A video file played in a loop at a camera's pace: a stand-in for a webcam."""
 
-    def __init__(self, path, fps: float):
-        super().__init__(str(path))
-        self.period = 1.0 / fps
-        self.next_at = time.monotonic()
-
     def read(self, *args):
-        self.next_at += self.period
-        time.sleep(max(0.0, self.next_at - time.monotonic()))
         ok, frame = super().read(*args)
         if not ok:   # end of the clip: from the start again
             self.set(cv2.CAP_PROP_POS_FRAMES, 0)

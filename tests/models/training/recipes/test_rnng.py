@@ -6,16 +6,7 @@ import torch
 from models.parsers.rnng import COMPONENTS, crop_theta, face_frame
 from models.training.recipes.rnng import RNNGRecipe, boundary_target, component_labels
 from models.training.trainable import Stage
-from tests.models.parsers.test_rnng import astronaut_crop, landmark_label, real_batch
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two threads stall each other (~20x)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.models.parsers.test_rnng import astronaut_crop, landmark_label, one_thread, real_batch  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture
