@@ -91,6 +91,17 @@ def damage_file(path, out, where: str = "middle", n_bytes: int = 20_000, seed: i
     return Path(out)
 
 
+class RunsCode:
+    """Unpickling this calls os.system to create `marker`: what a malicious 'checkpoint' holds."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
 @pytest.fixture
 def tmp_video(tmp_path, astronaut):
     """Factory: tmp_video(name="clip.mp4", **kwargs of write_test_video) -> Path of a real clip."""

@@ -7,22 +7,14 @@ import torch
 
 import run_live
 from models.parsers import checkpoint
-
-
-class _Payload:
-    """Unpickling this calls os.system: what a malicious 'checkpoint' would do."""
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
+from tests.conftest import RunsCode
 
 
 def _evil_file(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
     # torch.save pickles the object as it would any checkpoint dict
-    torch.save({"tier": "rnng", "state_dict": {}, "config": _Payload(marker)}, path)
+    torch.save({"tier": "rnng", "state_dict": {}, "config": RunsCode(marker)}, path)
     return path, marker
 
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from models.parsers.hair_net import (DEFAULT_CHECKPOINT, HairNet, HairNetError, TransposeConvBias,
                                      load_hair_net)
+from tests.conftest import RunsCode
 
 ROOT = Path(__file__).resolve().parents[3]
 SHARED = ROOT.parent / "shared"
@@ -82,18 +83,10 @@ def test_missing_corrupt_and_wrong_checkpoints(tmp_path):
     assert "not a hair network checkpoint" in _one_line_error(bad_shapes)
 
 
-class _RunsCode:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_pickle_that_runs_code_is_refused(tmp_path):
     marker = tmp_path / "MARKER"
     evil = tmp_path / "evil.pt"
-    torch.save({"tier": "hair_net", "state_dict": _RunsCode(marker)}, evil)
+    torch.save({"tier": "hair_net", "state_dict": RunsCode(marker)}, evil)
     assert not marker.exists()
     assert "cannot read" in _one_line_error(evil)
     assert not marker.exists()
