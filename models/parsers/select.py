@@ -1,7 +1,8 @@
 """`--model auto`: the tier to run.
 
-For live input (camera, video) the most accurate real-time tier whose parse fits the per-frame
-time budget here, by timing warm-up parses on this machine. The machine may be busy with other
+For live input (camera, video) the most accurate tier whose parse fits the per-frame time budget
+here, by timing warm-up parses on this machine, most accurate first: so it never picks a tier
+less accurate than one it could afford. The machine may be busy with other
 work, which only ever makes a parse slower: each tier is timed in two rounds and its faster
 round counts, and a tier must fit the budget with a margin to spare, so that one busy moment
 does not flip the choice from run to run. For photos and folders no frame budget applies: the
@@ -19,7 +20,7 @@ import numpy as np
 
 from models.parsers import checkpoint, registry
 
-REAL_TIME_TIERS = ("student", "rnng", "landmarks")
+REAL_TIME_TIERS = ("student", "rnng", "landmarks")  # the fast ones (the fallback for mesh-less faces)
 DEFAULT_BUDGET_MS = 12.0  # per face: 30 fps minus the fixed stages (decode, mesh, effects, encode)
 MARGIN = 0.1              # a tier's best time must stay 10% under the budget
 SCORE_KEYS = ("overall_f1", "mean_f1", "hair_f1")
@@ -49,9 +50,9 @@ def recorded_accuracy(name: str) -> float:
     return sum(scores.get(k) or 0.0 for k in SCORE_KEYS)
 
 
-def ranked(candidates=REAL_TIME_TIERS) -> list[str]:
-    """Runnable tiers among `candidates`, most accurate first."""
-    runnable = [c for c in candidates if c in registry.available_checkpoints()]
+def ranked(candidates=None) -> list[str]:
+    """Runnable tiers among `candidates` (default: every tier), most accurate first."""
+    runnable = [c for c in candidates or registry.TIERS if c in registry.available_checkpoints()]
     return sorted(runnable, key=recorded_accuracy, reverse=True)
 
 
@@ -79,8 +80,8 @@ def fits(ms: float, budget_ms: float, margin: float = MARGIN) -> bool:
 def pick_tier(crops, five, mesh, budget_ms: float = DEFAULT_BUDGET_MS, device: str = "auto",
               candidates=None, repeats: int = 5, margin: float = MARGIN, prepare=None):
     """(name, parser, {name: (round 1 ms, round 2 ms)}) for the first candidate whose faster
-    round fits the budget with `margin` to spare, in the given order (default: the real-time
-    tiers, most accurate first); the fastest one when none does. Tiers without a checkpoint here
+    round fits the budget with `margin` to spare, in the given order (default: every tier that
+    can run here, most accurate first); the fastest one when none does. Tiers without a checkpoint here
     are skipped. `prepare()` runs after each parser loads, before it is timed (the pipeline's
     thread settings: a tier must be timed as it will run)."""
     order = [c for c in candidates if c in registry.available_checkpoints()] if candidates else ranked()

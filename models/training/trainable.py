@@ -113,3 +113,20 @@ def open_train_extra(config: dict, data_dir, size: int, sources=None, label_kind
     ds = FaceParsingDataset(data_dir, "train", size, augment=make_augment(config, size), sources=sources,
                             label_kinds=label_kinds)
     return ds if len(ds) else None
+
+
+# Real faces beside the synthetic ones, the way RNN-G trains: a main batch of fully labelled
+# FaceSynthetics faces plus a cycled batch of real faces (LFW with hair masks and auto-labelled
+# face classes, auto-labelled portraits and video frames).
+REAL_FACE_CONFIG = {"sources": ["facesynthetics"], "real_sources": ["lfw_hair", "portraits", "video:"],
+                    "real_batch_size": 12}
+
+
+def real_face_datasets(config: dict, data_dir) -> dict:
+    """{"real": the real faces of config["real_sources"]} for an extra_datasets hook ({} if none);
+    the loop batches it by config["real_batch_size"] and the loss merges it (merge_batches)."""
+    if not config.get("real_sources"):
+        return {}
+    ds = open_train_extra(config, data_dir, int(config["input_size"]), sources=config["real_sources"],
+                          label_kinds=["full", "partial", "auto"])
+    return {"real": ds} if ds is not None else {}

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from core.classes import IGNORE
 from models.parsers.bspnet import BSPNet
 from models.training.recipes.rednet import class_weights
-from models.training.trainable import Recipe
+from models.training.trainable import REAL_FACE_CONFIG, Recipe, merge_batches, real_face_datasets
 
 
 def boundary_map(label: torch.Tensor) -> torch.Tensor:
@@ -54,6 +54,7 @@ class BSPNetRecipe(Recipe):
     def default_config(self) -> dict:
         return {
             **BSPNet.defaults,
+            **REAL_FACE_CONFIG,  # FaceSynthetics + real faces per step, as RNN-G
             "lambda_semantic": 1.0, "lambda_boundary": 1.0, "lambda_fusion": 2.0,  # paper: 1, 1, 2
             # paper: 200 at 473x473. Boundaries are ~2 px wide at any size, so their pixel share grows
             # as the input shrinks; 200 * 128 / 473 = 54 keeps the boundary share of Lf the paper's
@@ -64,8 +65,12 @@ class BSPNetRecipe(Recipe):
             "class_weight_power": 0.5,  # not in the paper: balances the tiny parts on few images
         }
 
+    def extra_datasets(self, config, data_dir) -> dict:
+        return real_face_datasets(config, data_dir)
+
     def loss(self, model, batch, stage):
         c = {**self.default_config(), **stage.config}
+        batch = merge_batches(batch, batch.get("real"))  # the synthetic and the real faces as one
         label = batch["label"]
         out = model(batch["image"])
         weights = class_weights(label, c["class_weight_power"])

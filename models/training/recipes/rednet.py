@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from core.classes import IGNORE, NUM_CLASSES
 from models.data.dataset import FaceParsingDataset
 from models.parsers.rednet import REDNet
-from models.training.trainable import Recipe
+from models.training.trainable import REAL_FACE_CONFIG, Recipe, merge_batches, real_face_datasets
 
 
 def class_weights(labels: torch.Tensor, power: float = 0.5) -> torch.Tensor:
@@ -80,6 +80,7 @@ class REDNetRecipe(Recipe):
     def default_config(self) -> dict:
         return {
             **REDNet.defaults,
+            **REAL_FACE_CONFIG,  # FaceSynthetics + real faces per step, as RNN-G
             "max_exemplars": 512,
             # paper: SGD momentum 0.9, wd 5e-4, lr 0.01 /10 every 5000 it, batch 64; from scratch on
             # a tiny set Adam converges much faster here
@@ -98,8 +99,12 @@ class REDNetRecipe(Recipe):
         fit_prior(model, dataset, config["max_exemplars"])
         model.prior.to(next(model.parameters()).device)
 
+    def extra_datasets(self, config, data_dir) -> dict:
+        return real_face_datasets(config, data_dir)
+
     def loss(self, model, batch, stage):
         cfg = {**self.default_config(), **stage.config}
+        batch = merge_batches(batch, batch.get("real"))  # the synthetic and the real faces as one
         label = batch["label"]
         if not model.prior.ready:  # not prepared from a dataset: the batch's own faces
             fit_prior_from_batch(model, batch)

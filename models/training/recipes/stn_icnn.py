@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from core.classes import IGNORE
 from models.parsers.stn_icnn import COARSE_SIZE, PARTS, STNiCNN, crop, params_to_theta
 from models.training.recipes.rednet import class_weights
-from models.training.trainable import Recipe
+from models.training.trainable import REAL_FACE_CONFIG, Recipe, merge_batches, real_face_datasets
 
 
 def theta_from_label(label: torch.Tensor, patch_sizes, parts=PARTS, min_pixels: int = 4):
@@ -71,6 +71,7 @@ class STNiCNNRecipe(Recipe):
     def default_config(self) -> dict:
         return {
             **STNiCNN.defaults,
+            **REAL_FACE_CONFIG,  # FaceSynthetics + real faces per step, as RNN-G
             "optimizer": "adam", "lr": 2e-3, "batch_size": 8,  # stage lengths below, not "epochs"
             # Table 1 (Helen): pre-training lr 0.0023 (K) / 0.0017 (L); end-to-end 1e-4 (K, L), 1e-2 (parts)
             "stage_epochs": {"coarse": 6, "localizer": 20, "end2end": 20},
@@ -112,8 +113,12 @@ class STNiCNNRecipe(Recipe):
                 losses.append(F.cross_entropy(parts[p], target, weight=w, ignore_index=IGNORE))
         return torch.stack(losses).mean() if losses else parts[0].sum() * 0
 
+    def extra_datasets(self, config, data_dir) -> dict:
+        return real_face_datasets(config, data_dir)
+
     def loss(self, model, batch, stage):
         c = {**self.default_config(), **stage.config}
+        batch = merge_batches(batch, batch.get("real"))  # the synthetic and the real faces as one
         power = c["class_weight_power"]
         if stage.name == "coarse":
             lc = self.coarse_loss(model, batch, power)

@@ -43,3 +43,29 @@ def test_photos_get_the_most_accurate_tier_without_timing():
     parser = create_parser("auto", device="cpu", log=said.append, live=False)
     assert parser.name == select.ranked()[0]
     assert "most accurate" in said[0] and "ms" not in said[0]
+
+
+def test_auto_ranks_every_runnable_tier_by_its_card():
+    """No runnable tier is left out of auto's choice, and the order is the cards' scores."""
+    order = select.ranked()
+    assert set(order) == set(registry.available_checkpoints())
+    scores = [select.recorded_accuracy(n) for n in order]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_auto_never_picks_a_tier_less_accurate_than_one_it_could_afford(monkeypatch):
+    """With known per-face times (the real parsers load; only the clock is fixed, as a busy
+    machine would make it noisy), every budget gets the most accurate tier that fits it."""
+    ms = {"landmarks": 6.0, "rnng": 9.0, "student": 4.0, "teacher": 40.0, "rednet": 15.0, "bspnet": 8.0,
+          "stn-icnn": 25.0}
+    monkeypatch.setattr(select, "time_parser", lambda parser, *a, **k: ms[parser.name])
+    runnable = select.ranked()
+    batch = warmup_batch()
+    for budget in (0.0, 5.0, 7.0, 10.0, 12.0, 20.0, 30.0, 1e6):
+        picked, parser, timed = select.pick_tier(*batch, budget_ms=budget, device="cpu")
+        affordable = [n for n in runnable if select.fits(ms[n], budget)]
+        if affordable:
+            assert picked == max(affordable, key=select.recorded_accuracy), budget
+        else:   # nothing fits: the fastest
+            assert picked == min(runnable, key=ms.get), budget
+        assert parser.name == picked
