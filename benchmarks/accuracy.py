@@ -1,13 +1,15 @@
 """The README's accuracy table: every tier that can run here, on the validation splits.
 
     python -m benchmarks.accuracy [--data data/faceparse] [--tiers landmarks rnng ...] [--json out/accuracy.json]
-                                  [--person-mask]
+                                  [--person-mask] [--threads 1]
 
 --person-mask adds a row per learned tier with its hair and skin kept inside mediapipe's
 person mask of the crop, as the live pipeline does (models/perception/person_mask.py).
 
 FaceSynthetics validation (ids 64-79, full labels): per-class F1, Helen overall F1, LaPa mean F1.
-LFW validation (persons never trained on, hair masks): hair F1 and IoU. Prints a markdown table.
+LFW validation (persons never trained on, hair masks): hair F1 and IoU. ms/face: time in the
+Parser call per FaceSynthetics face (batches of 8 aligned crops, the face mesh given). Prints a
+markdown table.
 Synthetic faces: never to be read as a Helen or LaPa score.
 """
 import argparse
@@ -18,7 +20,7 @@ import numpy as np
 
 from models.parsers import registry
 from core.classes import CLASS_NAMES
-from models.training.evaluate import evaluate_dir, hardware_string
+from models.training.evaluate import evaluate_dir, hardware_string, set_threads
 
 SHORT = {"background": "bg", "skin": "skin", "left_brow": "l-brow", "right_brow": "r-brow", "left_eye": "l-eye",
          "right_eye": "r-eye", "nose": "nose", "upper_lip": "u-lip", "inner_mouth": "mouth", "lower_lip": "l-lip",
@@ -54,12 +56,13 @@ def score(tier: str, data: Path, person_mask: bool = False) -> dict:
 
 def table(results: dict) -> str:
     names = [n for n in CLASS_NAMES if n != "background"]
-    head = ["tier"] + [SHORT[n] for n in names] + ["overall", "mean", "LFW hair F1", "LFW hair IoU"]
+    head = ["tier"] + [SHORT[n] for n in names] + ["overall", "mean", "LFW hair F1", "LFW hair IoU", "ms/face"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for tier, r in results.items():
         fs, lfw = r["facesynthetics"], r["lfw_hair"]
         cells = [f"`{tier}`"] + [f"{fs['per_class_f1'][n]:.3f}" if fs["per_class_f1"][n] is not None else "-" for n in names]
-        cells += [f"{fs['overall_f1']:.3f}", f"{fs['mean_f1']:.3f}", f"{lfw['hair_f1']:.3f}", f"{lfw['hair_iou']:.3f}"]
+        cells += [f"{fs['overall_f1']:.3f}", f"{fs['mean_f1']:.3f}", f"{lfw['hair_f1']:.3f}", f"{lfw['hair_iou']:.3f}",
+                  f"{r['ms_per_image']:.1f}"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -70,7 +73,9 @@ def main():
     ap.add_argument("--tiers", nargs="*", default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--person-mask", action="store_true", help="also score learned tiers inside the person mask")
+    ap.add_argument("--threads", type=int, default=None, help="torch/OpenCV threads (1 on a shared machine)")
     args = ap.parse_args()
+    set_threads(args.threads)
     tiers = args.tiers or registry.available_checkpoints()
     runs = [(t, t, False) for t in tiers]
     if args.person_mask:
