@@ -57,8 +57,8 @@ def parse_args(argv=None):
                    help='e.g. "lipstick=crimson:0.7:gloss,hair=#6a2ca0:0.5,smooth=0.4" (colours: CSS names or '
                         '#rrggbb; "none" for none; default: a few tasteful ones)')
     p.add_argument("--model", default="auto", type=model_name, choices=["auto", *TIERS],
-                   help="parser tier (default auto: the most accurate one that keeps up here; rednet, bspnet "
-                        "and stn-icnn ship no weights: train them or pass --checkpoint)")
+                   help="parser tier (default auto: the most accurate one that keeps up here; see "
+                        "checkpoints/<model>.md for each one's scores)")
     p.add_argument("--checkpoint", metavar="PATH", help="weights for --model (default: checkpoints/<model>.pt)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--show-labels", action="store_true", help="overlay the class labels")

@@ -427,6 +427,28 @@ not to ship).
 """
 
 
+def last_as_checkpoint(run: Path, tier: str) -> Path:
+    """OUT/last.pt (the last epoch, a training state) -> OUT/last_ckpt.pt in best.pt's format, its
+    card from that epoch's metrics line: for a tier whose selection metric misleads (RED-Net's
+    overall F1 is highest while its untrained decoder leaves everything to the exemplar prior)."""
+    run = Path(run)
+    state = ckpt.read(run / "last.pt")
+    model = network_class(tier).from_config(state["config"])
+    model.load_state_dict(state["model"])
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    record = next((r for r in lines if r["epoch"] == state["epoch"]), None)
+    if record is None or not record.get("val"):
+        raise ValueError(f"{run / 'metrics.jsonl'} has no validation of the last epoch ({state['epoch']})")
+    card = ckpt.load(run / "best.pt", tier)["card"] if (run / "best.pt").is_file() else {}  # data, hardware, command
+    card.update({"tier": tier, "description": tier_info(tier).description, "epochs": state["epoch"],
+                 "train_seconds": round(state["elapsed_s"], 1), "val": record["val"],
+                 "parameters": sum(p.numel() for p in model.parameters()), "torch": torch.__version__,
+                 "date": datetime.date.today().isoformat(), "selected": "last epoch"})
+    path = run / "last_ckpt.pt"
+    ckpt.save(path, tier, model, state["config"], card, fp16=False)
+    return path
+
+
 def export(best_path, tier: str, out_path=None) -> tuple[Path, Path]:
     """best.pt -> checkpoints/<tier>.pt (fp16) and the card as checkpoints/<tier>.md."""
     out_path = Path(out_path or tier_info(tier).checkpoint)
@@ -461,6 +483,8 @@ def build_argparser() -> argparse.ArgumentParser:
     ap.add_argument("--export", nargs="?", const="", default=None, metavar="PATH",
                     help="after training, write best.pt as fp16 PATH (default checkpoints/<model>.pt) + .md card")
     ap.add_argument("--export-only", action="store_true", help="skip training: export OUT/best.pt")
+    ap.add_argument("--export-last", action="store_true",
+                    help="export the last epoch (OUT/last.pt, via OUT/last_ckpt.pt) instead of best.pt")
     return ap
 
 
@@ -474,7 +498,8 @@ def main(argv=None):
                 raise FileNotFoundError(f"no dataset at {args.data} (expected index.jsonl)")
             result = train(args)
         if args.export is not None or args.export_only:
-            best = Path(args.out or Path("runs") / args.model) / "best.pt"
+            run = Path(args.out or Path("runs") / args.model)
+            best = last_as_checkpoint(run, args.model) if args.export_last else run / "best.pt"
             pt, md = export(best, args.model, args.export or None)
             print(f"exported {best} -> {pt} (fp16) and {md}")
         return result

@@ -198,6 +198,16 @@ def test_train_resume_export_evaluate(tiny_data, tmp_path, toy_registry, capsys)
     card = exported.with_suffix(".md").read_text()
     assert "# toy: model card" in card and "| hair |" in card
 
+    # --export-last: the last epoch (epoch 4) with its own validation, whatever best.pt holds
+    last_export = tmp_path / "checkpoints" / "toy_last.pt"
+    train.main(["--model", "toy", "--out", str(out), "--export-only", "--export-last", "--export", str(last_export)])
+    blob = ckpt.load(last_export, "toy")
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert blob["card"]["epochs"] == 4 and blob["card"]["selected"] == "last epoch"
+    assert blob["card"]["val"] == read_jsonl(out / "metrics.jsonl")[-1]["val"]
+    assert blob["card"]["hardware"].startswith("CPU")
+    assert all(torch.equal(v, state["model"][k].half()) for k, v in blob["state_dict"].items())
+
     capsys.readouterr()
     report = evaluate.main(["--model", "toy", "--data", str(tiny_data), "--checkpoint", str(exported),
                             "--device", "cpu", "--json", str(tmp_path / "eval.json")])
