@@ -115,6 +115,6 @@ def test_pull_and_blend_matches_exact_bilinear_sampling():
     a = np.clip(0.1 + 0.3 * np.abs(pb - q).max(0, keepdims=True), 0.1, 1.0)
     expected = a * pb + (1 - a) * q
     out = np.empty_like(pb)
-    _pull_and_blend(pb, pa, sample_map, 0.1, 0.3, out)
+    _pull_and_blend(pb, pa, sample_map, 0.1, 0.3, out, range(pb.shape[0]))
     assert np.abs(out - expected).max() < 0.02  # OpenCV interpolates with 1/32-pixel weights
     assert np.abs(out - expected).mean() < 1e-3
