@@ -1,5 +1,6 @@
 """Temporal smoothing on real parses: less flicker on a steady face, little lag after a change."""
 import numpy as np
+import pytest
 
 from core import align
 from models.parsers.landmark_parser import LandmarkParser
@@ -57,8 +58,10 @@ def _moving_face(steps=6, px=3):
     return out
 
 
-def test_compensated_flicker_does_not_count_motion():
-    plain, compensated = FlickerMeter(), FlickerMeter(motion_compensated=True)
+@pytest.mark.parametrize("flow", ["dis", "farneback"])
+def test_compensated_flicker_does_not_count_motion(flow):
+    """With the smoother's own flow (DIS) and with an independent one (Farnebäck)."""
+    plain, compensated = FlickerMeter(), FlickerMeter(motion_compensated=True, flow=flow)
     for crop, p in _moving_face():
         plain.update(0, p.argmax(0), crop)
         compensated.update(0, p.argmax(0), crop)
