@@ -55,7 +55,7 @@ def combine_labels(hair: np.ndarray, inside: np.ndarray, auto: np.ndarray | None
     if auto is None:
         label = np.full(hair.shape, IGNORE, np.uint8)
     else:
-        label = np.where((auto >= 1) & (auto <= 9), auto, BACKGROUND).astype(np.uint8)
+        label = np.where(((auto >= 1) & (auto <= 9)) | (auto == IGNORE), auto, BACKGROUND).astype(np.uint8)
         label[auto == HAIR] = IGNORE
     label[~inside] = BACKGROUND
     label[hair] = HAIR
@@ -104,7 +104,7 @@ class LfwHairReader:
             if self.autolabel and face is not None:
                 reason = self.labeler.reject_reason(face)
                 if reason is None:
-                    auto = self.labeler.label_crop(crop, five_c, mesh_c)
+                    auto = self.labeler.label_face(image, face, crop, five_c, mesh_c)
                 else:
                     self.stats[f"hair_only_{reason}"] += 1
             elif self.autolabel:
