@@ -36,6 +36,12 @@ def available() -> bool:
     return True
 
 
+def nvidia_gpu() -> bool:
+    """Whether the NVIDIA driver sees a GPU (Linux), asked without importing torch: there
+    device "auto" runs the networks on torch (CUDA when torch has it)."""
+    return any(Path("/proc/driver/nvidia/gpus").glob("*"))
+
+
 def folder(checkpoint: Path) -> Path:
     return Path(checkpoint).with_suffix(".onnx")
 
@@ -44,16 +50,17 @@ def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def export(model, example, path: Path, checkpoint_digest: str) -> None:
-    """Write torch module `model` (inputs like tensor `example`; any batch size) as ONNX, tagged
-    with the digest of the checkpoint its weights came from. Needs torch and the `onnx` package."""
+def export(model, example, path: Path, checkpoint_digest: str, any_size: bool = False) -> None:
+    """Write torch module `model` (inputs like tensor `example`; any batch size, and any height
+    and width with `any_size`) as ONNX, tagged with the digest of the checkpoint its weights came
+    from. Needs torch and the `onnx` package."""
     import onnx
     import torch
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")   # the TorchScript exporter's deprecation notice
         torch.onnx.export(model.eval(), (example,), buffer, input_names=["x"], dynamo=False, opset_version=17,
-                          dynamic_axes={"x": {0: "n"}})
+                          dynamic_axes={"x": {0: "n", 2: "h", 3: "w"} if any_size else {0: "n"}})
     proto = onnx.load_from_string(buffer.getvalue())
     onnx.helper.set_model_props(proto, {"checkpoint_sha256": checkpoint_digest})
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,8 +97,10 @@ def read_config(checkpoint: Path) -> dict | None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="export a tier's learned parts to ONNX beside its checkpoint")
-    ap.add_argument("tier", choices=["rnng"])
+    ap.add_argument("tier", choices=["rnng", "hair_net"])
     args = ap.parse_args(argv)
+    if args.tier == "hair_net":
+        return export_hair_net()
     from models.parsers import checkpoint as ckpt
     from models.parsers import registry
     path = registry.tier(args.tier).checkpoint
@@ -106,6 +115,28 @@ def main(argv=None) -> int:
     config = {"checkpoint_sha256": sha, "config": {**network.defaults, **blob["config"]}, **model.recurrence()}
     (folder(path) / CONFIG).write_text(json.dumps(config) + "\n")
     print(f"wrote {folder(path) / CONFIG}")
+    return 0
+
+
+def export_hair_net() -> int:
+    from torch import nn
+
+    from models.parsers import hair_net
+
+    class HairProbability(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x).softmax(1)[:, 1]
+
+    import torch
+    path = hair_net.DEFAULT_CHECKPOINT
+    target = folder(path) / hair_net.ONNX_FILE
+    export(HairProbability(hair_net.load_torch_hair_net(path)), torch.zeros(1, 4, 384, 384), target, digest(path),
+           any_size=True)
+    print(f"wrote {target}")
     return 0
 
 

@@ -76,18 +76,13 @@ def create_parser(name: str, device: str = "auto", checkpoint=None):
                               f"python -m models.train --model {name} --data DIR --export "
                               f"(see checkpoints/{name}.md), or pass --checkpoint")
     path = checkpoint or t.checkpoint
+    from models.parsers.onnx_runtime import nvidia_gpu
     if t.cpu_parser and (device == "cpu" or device == "auto" and not nvidia_gpu()):
         parser = resolve(t.cpu_parser)(path)
         if parser is not None:
             return parser
     from models.parsers.torch_parser import TorchParser
     return TorchParser.from_checkpoint(name, network_class(name), path, device)
-
-
-def nvidia_gpu() -> bool:
-    """Whether the NVIDIA driver sees a GPU (Linux), asked without importing torch: there
-    device "auto" runs a tier on torch (CUDA when torch has it)."""
-    return any(Path("/proc/driver/nvidia/gpus").glob("*"))
 
 
 def available_checkpoints() -> list[str]:

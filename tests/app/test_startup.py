@@ -63,3 +63,28 @@ print(sum(faces), "torch" in sys.modules, sorted(m for m in sys.modules if m.sta
     assert out.is_file() and int(faces) >= 5   # the astronaut's face, parsed on (nearly) every frame
     assert torch_loaded == "False", modules
     assert "models.parsers.rnng_ort" in modules and "models.parsers.torch_parser" not in modules
+
+
+def test_run_live_landmarks_with_the_hair_effect_without_torch(tmp_path):
+    """The hair effect needs the whole head's hair: the hair network runs from its ONNX file
+    (models.parsers.hair_net), so the landmark tier still never imports torch."""
+    from models.parsers import hair_net, onnx_runtime
+    if not onnx_runtime.available() or not (onnx_runtime.folder(hair_net.DEFAULT_CHECKPOINT) / hair_net.ONNX_FILE).is_file():
+        pytest.skip("needs onnxruntime and checkpoints/hair_net.onnx")
+    out = tmp_path / "out.png"
+    stdout = run_python(f"""
+import runpy, sys
+from models.perception import hair
+runs = []
+call = hair.HairStage.__call__
+hair.HairStage.__call__ = lambda self, image, faces: runs.append(len(faces)) or call(self, image, faces)
+sys.argv = ["run_live.py", "--model", "landmarks", "--effects", "hair=#6a2ca0:0.5",
+            "--input", "tests/fixtures/portrait_A000371.jpg", "--output", {str(out)!r}]
+try:
+    runpy.run_path("run_live.py", run_name="__main__")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(sum(runs), "torch" in sys.modules)
+""", tmp_path)
+    assert out.is_file()
+    assert stdout.strip().splitlines()[-1].split() == ["1", "False"]   # one face's hair, no torch
