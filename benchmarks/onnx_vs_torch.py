@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     plain = TorchParser.from_checkpoint("rnng", RNNGNet, path, "cpu")
     fast = rnng_ort.load(path)
     if fast is None:
-        print("skipped: no ONNX files for this checkpoint (python -m models.parsers.onnx_runtime rnng)")
+        print("skipped: no ONNX files for this checkpoint (python -m tools.export_onnx rnng)")
         return 0
     crops, five = real_crops(1)
     rows = []

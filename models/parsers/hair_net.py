@@ -3,7 +3,7 @@ its checkpoint, and running it on ONNX Runtime without torch.
 
 `load_hair_net()` gives what the whole-head hair stage (models.perception.hair) calls:
 `hair_probability(x)`, (N, 4, H, W) float32 -> (N, H, W). On the CPU that is the ONNX file
-exported beside the checkpoint (`python -m models.parsers.onnx_runtime hair_net`:
+exported beside the checkpoint (`python -m tools.export_onnx hair_net`:
 checkpoints/hair_net.onnx/net.onnx, tagged with the checkpoint's SHA-256), so the landmark tier's
 hair effect needs no torch (1.3 s and ~300 MB at start-up); when the file is missing or belongs
 to other weights, or a GPU is there, the torch network. Either way a missing, unreadable or

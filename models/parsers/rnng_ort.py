@@ -13,7 +13,7 @@ The same computation as RNNGNet.forward (models.parsers.rnng), step by step:
 On this 2-core CPU torch's per-operation overhead on these small tensors cost more than the
 networks themselves (8.8 ms a face on torch, of which ONNX Runtime ran ~2 ms), and importing
 torch took 1.3 s and ~300 MB at start-up. The files come from
-`python -m models.parsers.onnx_runtime rnng` and are used only when they carry the checkpoint's
+`python -m tools.export_onnx rnng` and are used only when they carry the checkpoint's
 SHA-256 (`load` gives None otherwise, and the registry builds the torch parser).
 """
 from __future__ import annotations

@@ -190,11 +190,11 @@ def test_lfw_hair_f1_subset(net):
 
 @pytest.mark.skipif(not onnx_runtime.available(), reason="onnxruntime not installed")
 def test_onnx_file_belongs_to_the_checkpoint_and_matches_torch_on_real_head_crops(net):
-    """load_hair_net() runs the exported file (python -m models.parsers.onnx_runtime hair_net)."""
+    """load_hair_net() runs the exported file (python -m tools.export_onnx hair_net)."""
     from models.perception.hair import INPUT
     from tests.faces import real_faces
     ort_net = load_hair_net()
-    assert isinstance(ort_net, OrtHairNet), "re-export: python -m models.parsers.onnx_runtime hair_net"
+    assert isinstance(ort_net, OrtHairNet), "re-export: python -m tools.export_onnx hair_net"
     import cv2
     images = [cv2.resize(image, (INPUT, INPUT), interpolation=cv2.INTER_AREA) for image in real_faces().values()]
     x = np.zeros((len(images), 4, INPUT, INPUT), np.float32)

@@ -37,7 +37,7 @@ def real_crops():
 
 def test_committed_files_belong_to_the_committed_checkpoint_and_the_registry_runs_them():
     path = committed_checkpoint()
-    assert rnng_ort.load(path) is not None, "re-export after retraining: python -m models.parsers.onnx_runtime rnng"
+    assert rnng_ort.load(path) is not None, "re-export after retraining: python -m tools.export_onnx rnng"
     assert isinstance(registry.create_parser("rnng", device="cpu"), rnng_ort.RNNGOrtParser)
 
 
@@ -89,7 +89,8 @@ def test_exported_part_runs_like_torch_and_other_weights_are_refused(tmp_path):
     pytest.importorskip("onnx")
     net = RNNGNet.from_config({}).components["mouth"].eval()
     x = torch.rand(3, 3, 32, 64)
-    onnx_runtime.export(net, x[:1], tmp_path / "mouth.onnx", "abc")
+    from tools.export_onnx import export
+    export(net, x[:1], tmp_path / "mouth.onnx", "abc")
     part = onnx_runtime.session(tmp_path / "mouth.onnx", "abc")
     with torch.no_grad():
         assert np.allclose(net(x).numpy(), part.run(None, {"x": x.numpy()})[0], atol=1e-4)
