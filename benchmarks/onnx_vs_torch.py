@@ -5,7 +5,8 @@ this CPU, one thread (as in the live pipeline).
 
 Times RNN-G's shallow CNN (128x128), each component net (the batch a face gives it: both eyes,
 nose and mouth with their mirrored crops) and the whole parser call on one real 256x256 crop,
-torch and the CPU path alternated call by call so that the machine's load hits both alike.
+torch and the CPU path alternated (call by call; whole parsers 5 calls at a time) so that the
+machine's load hits both alike.
 Prints median and minimum ms and the agreement of the two parsers' outputs.
 """
 import argparse
@@ -25,17 +26,19 @@ from models.parsers.torch_parser import TorchParser
 BATCH = {"eye": 2, "nose": 2, "mouth": 2}   # crops per face: two eyes; nose and mouth with their mirror
 
 
-def alternate(fns: dict, repeats: int) -> dict:
-    """{name: (median ms, min ms)}, calling the functions in turn `repeats` times after warm-up."""
+def alternate(fns: dict, repeats: int, block: int = 1) -> dict:
+    """{name: (median ms, min ms)}, calling the functions in turn, `block` calls each, `repeats`
+    calls in all, after warm-up."""
     times = {k: [] for k in fns}
     for fn in fns.values():
         fn()
         fn()
-    for _ in range(repeats):
+    for _ in range(0, repeats, block):
         for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append((time.perf_counter() - t0) * 1000)
+            for _ in range(block):
+                t0 = time.perf_counter()
+                fn()
+                times[k].append((time.perf_counter() - t0) * 1000)
     return {k: (statistics.median(v), min(v)) for k, v in times.items()}
 
 
@@ -68,8 +71,10 @@ def main(argv=None) -> int:
             rows.append((f"{name} net, {n} crops", alternate({"torch": lambda: plain.model.components[name](xc),
                                                              "onnx": lambda: fast.run(name, xc.numpy())},
                                                             args.repeats)))
+    # whole parsers in blocks of 5 calls: call by call, each slowed the other by ~25% here (both
+    # run numba's recurrence and fill the caches with their own buffers)
     rows.append(("whole parser, 1 face", alternate({"torch": lambda: plain(crops, five),
-                                                    "onnx": lambda: fast(crops, five)}, args.repeats)))
+                                                    "onnx": lambda: fast(crops, five)}, args.repeats, block=5)))
     a, b = plain(crops, five), fast(crops, five)
     print(f"{os.cpu_count()} cores, 1 thread, {args.repeats} alternated calls; ms median (min)")
     print(f"{'':<24}{'torch':>16}{'ONNX Runtime':>16}{'ratio':>8}   (whole parser: torch-free path)")
