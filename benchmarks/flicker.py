@@ -6,7 +6,10 @@ Flicker: in the aligned crop (head motion taken out), the share of face pixels w
 changes between consecutive frames (stream.flicker.FlickerMeter), overall and per group;
 "plain" compares labels pixel for pixel, "compensated" first moves the previous labels along
 the optical flow between the two crops (what the five-point alignment leaves of head turns and
-talking is motion, not flicker).
+talking is motion, not flicker): the smoother's own DIS flow, and Farnebäck's, a flow the
+smoother never sees. "frame" compares the frame-sized label maps (what --save-labels writes,
+whole-head hair included) pixel for pixel, head motion and all.
+Default clips: those never used in training (talking_d0, d12, d18, d19, d20).
 Lag: on the fastest-moving 10% of frames, the shift k (frames) that best matches the smoothed
 labels at t+k to the unsmoothed labels at t; 0 means smoothing adds no delay after fast motion.
 """
@@ -25,25 +28,33 @@ VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 
 
 def clip_labels(pipeline, path, frames):
-    """Per frame: (crop label map of the first face or None, five points in the frame, crop)."""
+    """Per frame: (crop label map of the first face or None, five points in the frame, crop,
+    frame-sized label map)."""
     out = []
     with capture.VideoFileSource(path) as src:
         for i, result in enumerate(pipeline.run(src)):
             if i == frames:
                 break
             fp = result.faces[0] if result.faces else None
-            out.append((fp.crop_probs.argmax(0).astype(np.uint8), fp.face.five,
-                        align.warp_crop(result.frame.image, fp.face.matrix)) if fp else (None, None, None))
+            crop_part = (fp.crop_probs.argmax(0).astype(np.uint8), fp.face.five,
+                         align.warp_crop(result.frame.image, fp.face.matrix)) if fp else (None, None, None)
+            out.append(crop_part + (session.label_map(result),))
     pipeline.close()
     return out
 
 
-COLUMNS = ("plain", "compensated")
+COLUMNS = ("plain", "compensated", "farneback", "frame")
+HELD_OUT = ("talking_d0", "talking_d12", "talking_d18", "talking_d19", "talking_d20")   # never trained on
 
 
-def flicker_of(seq, motion_compensated):
-    meter = FlickerMeter(motion_compensated)
-    for label, _, crop in seq:
+def flicker_of(seq, kind):
+    if kind == "frame":
+        meter = FlickerMeter()
+        for *_, frame_label in seq:
+            meter.update(0, frame_label)
+        return meter.result()
+    meter = FlickerMeter(kind != "plain", flow="farneback" if kind == "farneback" else "dis")
+    for label, _, crop, _ in seq:
         if label is None:
             meter.forget(0)
         else:
@@ -75,19 +86,19 @@ def main():
     ap.add_argument("--clips", nargs="*", default=None)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    clips = [VIDEOS / f"{c}.mp4" for c in args.clips] if args.clips else sorted(VIDEOS.glob("talking_*.mp4"))
+    clips = [VIDEOS / f"{c}.mp4" for c in (args.clips or HELD_OUT)]
     parser = session.create_parser(args.model, leave_a_core=True)   # torch threads as run_live.py sets them
     rows = {}
     for clip in clips:
-        raw = clip_labels(session.build_pipeline(parser=parser, smooth=False, max_faces=1, leave_a_core=True), clip, args.frames)
-        smooth = clip_labels(session.build_pipeline(parser=parser, smooth=True, max_faces=1, leave_a_core=True), clip, args.frames)
+        raw = clip_labels(session.build_pipeline(parser=parser, smooth=False, leave_a_core=True), clip, args.frames)
+        smooth = clip_labels(session.build_pipeline(parser=parser, smooth=True, leave_a_core=True), clip, args.frames)
         lag, motion = lag_of(raw, smooth)
         rows[clip.stem] = r = {"lag_frames": lag, "frames": len(raw)}
         for kind in COLUMNS:
-            r[kind] = {"raw": flicker_of(raw, kind == "compensated"), "smoothed": flicker_of(smooth, kind == "compensated")}
-        print(f"{clip.stem:<14} flicker raw -> smoothed: plain {100 * r['plain']['raw']['all']:5.2f}% -> "
-              f"{100 * r['plain']['smoothed']['all']:5.2f}%, compensated {100 * r['compensated']['raw']['all']:5.2f}% -> "
-              f"{100 * r['compensated']['smoothed']['all']:5.2f}%  lag {lag} frames  ({len(raw)} frames)", flush=True)
+            r[kind] = {"raw": flicker_of(raw, kind), "smoothed": flicker_of(smooth, kind)}
+        print(f"{clip.stem:<14} flicker raw -> smoothed: " + ", ".join(
+            f"{k} {100 * r[k]['raw']['all']:5.2f}% -> {100 * r[k]['smoothed']['all']:5.2f}%" for k in COLUMNS)
+              + f"  lag {lag} frames  ({len(raw)} frames)", flush=True)
     groups = list(next(iter(rows.values()))["plain"]["raw"])
     print(f"\nmean over {len(rows)} clips, % of face pixels changing label per frame ({args.model}):")
     print(f"{'group':<8}" + "".join(f"{k + ' ' + s:>22}" for k in COLUMNS for s in ("raw", "smoothed")))

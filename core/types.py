@@ -131,3 +131,4 @@ class FrameResult:
     hair: dict = field(default_factory=dict)    # face id -> models.perception.hair.HeadHair
     output: np.ndarray | None = None            # rendered RGB image
     timings: dict = field(default_factory=dict) # stage -> seconds
+    classes: frozenset | None = None            # the classes parsed and smoothed (None: all)

@@ -11,10 +11,23 @@ from effects import cheeks, eyes, hair, lips, skin, teeth
 from effects.colour import lab_to_rgb
 from effects.masks import FaceRegion, bounds, face_scale
 from effects.spec import EffectSettings
+from core.classes import (INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE, NUM_CLASSES, RIGHT_BROW, RIGHT_EYE,
+                          SKIN, UPPER_LIP)
 
 # in EFFECT_NAMES order: the skin is smoothed before colour goes on it
 APPLY = {"smooth": skin.apply, "blush": cheeks.apply, "eyeshadow": eyes.eyeshadow, "brows": eyes.brows,
          "lipstick": lips.apply, "teeth": teeth.apply, "hair": hair.apply}
+# the classes each effect reads: without label maps the parse stage computes and smooths only
+# these (tests/effects/test_render.py renders with only them and compares)
+READS = {"smooth": (SKIN, NOSE), "blush": (SKIN, LEFT_EYE, RIGHT_EYE), "eyeshadow": eyes.AVOID,
+         "brows": (LEFT_BROW, RIGHT_BROW), "lipstick": (UPPER_LIP, LOWER_LIP), "teeth": (INNER_MOUTH,),
+         "hair": tuple(range(NUM_CLASSES))}   # its colour gates and region growing read them all
+
+
+def classes_read(settings: EffectSettings | None) -> frozenset:
+    """The classes the enabled effects of `settings` read."""
+    active = settings.active() if settings is not None else ()
+    return frozenset(c for name in active for c in READS[name])
 
 
 def render(frame: np.ndarray, parses: list, settings: EffectSettings, timings: dict | None = None) -> np.ndarray:

@@ -13,10 +13,12 @@ class FlickerMeter:
 
     `motion_compensated`: compare each label map with the previous one moved along the optical
     flow between the two crops, so that what the five-point alignment leaves of head turns and
-    expressions (real motion, not flicker) is not counted; `update` then needs the crops."""
+    expressions (real motion, not flicker) is not counted; `update` then needs the crops.
+    `flow`: "dis" (the smoother's own flow) or "farneback" (an independent one: a smoother
+    cannot look steady merely by agreeing with the meter's flow)."""
 
-    def __init__(self, motion_compensated: bool = False):
-        self._flow = crop_motion.CropFlow() if motion_compensated else None
+    def __init__(self, motion_compensated: bool = False, flow: str = "dis"):
+        self._flow = crop_motion.CropFlow(flow) if motion_compensated else None
         self._prev: dict[int, tuple] = {}   # id -> (label, gray crop)
         self.changed = {"all": 0, **{g: 0 for g in CLASS_GROUPS}}
         self.total = {"all": 0, **{g: 0 for g in CLASS_GROUPS}}

@@ -63,6 +63,14 @@ class FacePipeline:
         return (self.labels_wanted or self.show_labels
                 or (self.effects is not None and "hair" in self.effects.active()))
 
+    def classes_wanted(self) -> frozenset | None:
+        """The classes this frame's outputs read: None (all) for label maps and the overlay,
+        else those of the enabled effects; the parser may skip and the smoother skips the rest."""
+        if self.labels_wanted or self.show_labels:
+            return None
+        from effects.render import classes_read
+        return classes_read(self.effects)
+
     def parse(self, result: FrameResult) -> FrameResult:
         return self.parse_batch([result])[0]
 
@@ -75,12 +83,15 @@ class FacePipeline:
         probabilities wait in `r.faces` as (face, crop, probs) for smooth_parse."""
         t0 = time.perf_counter()
         faces = [(r, f) for r in results for f in r.faces]
+        classes = self.classes_wanted()
+        for r in results:
+            r.classes = classes
         if faces:
             crops = np.stack([align.warp_crop(r.frame.image, f.matrix) for r, f in faces])
             five = np.stack([align.transform_points(f.five, f.matrix) for _, f in faces])
             mesh = np.stack([align.transform_points(f.mesh, f.matrix) if f.mesh is not None
                              else np.full((478, 2), np.nan, np.float32) for _, f in faces])
-            probs = self._parse_crops(crops, five, mesh)
+            probs = self._parse_crops(crops, five, mesh, classes)
             for p, crop, (r, f) in zip(probs, crops, faces):
                 if r.person_mask is not None:
                     keep_inside(p, align.warp_crop(r.person_mask, f.matrix))
@@ -101,7 +112,7 @@ class FacePipeline:
         raw = [(r, item) for r in results for item in r.faces]
         if raw and self.prob_smoother is not None:
             probs = self.prob_smoother([f.id for _, (f, _, _) in raw], np.stack([p for _, (_, _, p) in raw]),
-                                       np.stack([c for _, (_, c, _) in raw]))
+                                       np.stack([c for _, (_, c, _) in raw]), _union(r.classes for r in results))
         else:
             probs = [p for _, (_, _, p) in raw]
         for r in results:
@@ -135,11 +146,11 @@ class FacePipeline:
         box, frame_probs = whole_hair.to_frame(probs, face.matrix, hair, shape)
         return FaceParse(face, box, frame_probs, crop_probs=probs, whole_hair=True)
 
-    def _parse_crops(self, crops, five, mesh):
-        probs = self.parser(crops, five, mesh)
+    def _parse_crops(self, crops, five, mesh, classes=None):
+        probs = self.parser(crops, five, mesh, classes)
         no_mesh = np.isnan(mesh).any(axis=(1, 2))
         if self.parser.needs_mesh and self.fallback_parser is not None and no_mesh.any():
-            probs[no_mesh] = self.fallback_parser(crops[no_mesh], five[no_mesh], mesh[no_mesh])
+            probs[no_mesh] = self.fallback_parser(crops[no_mesh], five[no_mesh], mesh[no_mesh], classes)
         return probs
 
     def render(self, result: FrameResult) -> FrameResult:
@@ -177,3 +188,13 @@ class FacePipeline:
         self.tracker.close()
         if self.person is not None:
             self.person.close()
+
+
+def _union(sets) -> frozenset | None:
+    """Union of class sets, None (all classes) if any is None."""
+    out = frozenset()
+    for s in sets:
+        if s is None:
+            return None
+        out |= s
+    return out

@@ -17,6 +17,9 @@ from core.mesh import (FACE_OVAL, LEFT_BROW_PTS, RIGHT_BROW_PTS, LEFT_EYE_UPPER,
 from models.parsers.parser import Parser
 from models.perception.person_mask import PersonSegmenter
 
+ALL_CLASSES = frozenset(range(NUM_CLASSES))
+SKIN_HAIR = frozenset((BACKGROUND, SKIN, HAIR))   # what the colour models and the person mask decide
+
 
 def _parabola(points: np.ndarray, n: int = 24) -> np.ndarray:
     """Fit y = a x^2 + b x + c to a lid/lip boundary in its own frame (corner to corner
@@ -60,40 +63,50 @@ class LandmarkParser(Parser):
 
     def __init__(self, blur_sigma: float = 1.0, person_segmenter: PersonSegmenter | None = None):
         self.blur_sigma = blur_sigma
-        self._segmenter = person_segmenter or PersonSegmenter(model_selection=0)
+        self._segmenter = person_segmenter or PersonSegmenter(model_selection=0)  # mediapipe's, built at first use
 
     def _person_mask(self, crop: np.ndarray) -> np.ndarray:
         return self._segmenter(crop) > 0.5
 
     def parse(self, crops, five, mesh=None):
+        return self.parse_classes(crops, five, mesh, ALL_CLASSES)
+
+    def parse_classes(self, crops, five, mesh, classes):
+        """Probabilities of `classes` (the others 0): skin, hair and background, whose colour
+        models and person mask cost most of the parse, only when one of them is asked for."""
         n, size = crops.shape[0], crops.shape[1]
         out = np.zeros((n, NUM_CLASSES, size, size), np.float32)
         for i in range(n):
             if mesh is None or np.isnan(mesh[i]).any():
                 out[i, BACKGROUND] = 1.0  # the landmark tier cannot parse a face without a mesh
                 continue
-            label = self.label_map(crops[i], mesh[i])
-            out[i] = self._soften(label)
+            label = self.label_map(crops[i], mesh[i], with_skin_hair=not classes.isdisjoint(SKIN_HAIR))
+            out[i] = self._soften(label, classes)
         return out
 
-    def _soften(self, label: np.ndarray) -> np.ndarray:
-        """One-hot labels blurred into probabilities. Only the classes present are blurred (the
-        others stay 0); the blurred planes of a partition still sum to 1 (a normalised kernel,
-        reflected border), so no division is needed."""
+    def _soften(self, label: np.ndarray, classes=ALL_CLASSES) -> np.ndarray:
+        """One-hot labels blurred into probabilities. Only the classes present (and asked for) are
+        blurred, the others stay 0; the blurred planes of a partition still sum to 1 (a
+        normalised kernel, reflected border), so no division is needed."""
         out = np.zeros((NUM_CLASSES,) + label.shape, np.float32)
         k = int(self.blur_sigma * 3) * 2 + 1
-        for c in np.flatnonzero(np.bincount(label.ravel(), minlength=NUM_CLASSES)):
+        present = np.flatnonzero(np.bincount(label.ravel(), minlength=NUM_CLASSES))
+        for c in (c for c in present if c in classes):
             plane = (label == c).astype(np.float32)
             out[c] = cv2.GaussianBlur(plane, (k, k), self.blur_sigma) if self.blur_sigma > 0 else plane
         return out
 
-    def label_map(self, crop: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-        """(S, S) class ids for one aligned crop and its mesh in crop pixels."""
+    def label_map(self, crop: np.ndarray, mesh: np.ndarray, with_skin_hair: bool = True) -> np.ndarray:
+        """(S, S) class ids for one aligned crop and its mesh in crop pixels; without skin and
+        hair, the parts on background (the parts come out the same: fusion puts them on top)."""
         size = crop.shape[0]
         m = mesh.astype(np.float64)
-        # skin/hair/background need no fine detail: decide them at half size (4x less work)
-        half = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
-        label = cv2.resize(self._skin_hair(half, m / 2), (size, size), interpolation=cv2.INTER_NEAREST)
+        if with_skin_hair:
+            # skin/hair/background need no fine detail: decide them at half size (4x less work)
+            half = cv2.resize(crop, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+            label = cv2.resize(self._skin_hair(half, m / 2), (size, size), interpolation=cv2.INTER_NEAREST)
+        else:
+            label = np.full((size, size), BACKGROUND, np.uint8)
 
         parts = np.zeros((size, size), np.uint8)
         nose = m[list(NOSE_PTS)]

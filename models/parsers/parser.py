@@ -9,6 +9,8 @@ A parser is a function of (aligned crops, their landmarks) -> per-class probabil
     ->     float32 (N, 11, S, S) probabilities, classes in core.classes order, summing to 1
 
 Tiers resize internally to their own input size; the output is always at the crop size.
+`classes` (optional): the only classes the caller will read; a tier may leave the others at 0
+(the landmark tier then skips its skin and hair models: lipstick alone needs the lips).
 """
 from abc import ABC, abstractmethod
 
@@ -23,7 +25,14 @@ class Parser(ABC):
     def parse(self, crops: np.ndarray, five: np.ndarray, mesh: np.ndarray | None = None) -> np.ndarray:
         ...
 
-    def __call__(self, crops, five, mesh=None):
+    def parse_classes(self, crops, five, mesh, classes) -> np.ndarray:
+        """parse() for a caller that reads only `classes`; tiers that compute every class anyway
+        keep this default."""
+        return self.parse(crops, five, mesh)
+
+    def __call__(self, crops, five, mesh=None, classes=None):
         if len(crops) == 0:
             return np.zeros((0, 11) + crops.shape[1:3], np.float32)
-        return self.parse(crops, five, mesh)
+        if classes is None:
+            return self.parse(crops, five, mesh)
+        return self.parse_classes(crops, five, mesh, frozenset(classes))

@@ -23,7 +23,7 @@ class PersonSegmenter:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """(H, W) float32 in [0, 1] for an RGB uint8 image."""
         if self._segmenter is None:
-            import mediapipe as mp  # only the live tiers need it, not training
+            from models.perception.mediapipe_solutions import mp  # only the live tiers need it, not training
             self._segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=self.model_selection)
         return self._segmenter.process(np.ascontiguousarray(image)).segmentation_mask
 

@@ -3,7 +3,7 @@ face detector as a fallback for faces the mesh misses (profiles, masks), and sta
 
 Returns raw (unsmoothed) points in frame pixels; stream.smoothing steadies them.
 """
-import mediapipe as mp
+from models.perception.mediapipe_solutions import mp
 import numpy as np
 
 from core import align

@@ -376,3 +376,22 @@ def test_face_parse_class_prob_matches_the_full_warp():
         assert part.shape == full[sub].shape
         assert np.abs(part - full[sub]).max() < 0.05 and np.abs(part - full[sub]).mean() < 1e-3
     assert np.allclose(lazy.probs, parse.probs, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in EFFECT_NAMES if n != "hair"])
+def test_each_effect_reads_only_its_declared_classes(name):
+    """effects.render.READS drives what the pipeline parses and smooths without label maps: an
+    effect rendered from a parse holding only its declared classes (the rest zeroed, as the
+    landmark tier and the smoother leave them) gives the same image as from the full parse."""
+    from effects.render import READS, classes_read
+    image, full = parsed(DARK_HAIR)
+    settings = parse_effects(name)
+    assert classes_read(settings) == frozenset(READS[name])
+    partial_crop = np.zeros_like(full.crop_probs)
+    for c in READS[name]:
+        partial_crop[c] = full.crop_probs[c]
+    whole = FaceParse(face=full.face, box=full.box, crop_probs=full.crop_probs)
+    partial = FaceParse(face=full.face, box=full.box, crop_probs=partial_crop)
+    expected = render(image, [whole], settings)
+    assert not np.array_equal(expected, image)   # the effect did something
+    np.testing.assert_array_equal(render(image, [partial], settings), expected)

@@ -67,3 +67,25 @@ print("torch" in sys.modules, "numba" in sys.modules)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_effects_alone_parse_and_smooth_only_their_classes_with_the_same_image():
+    """Without label maps the landmark tier parses and the smoother smooths only the classes
+    the effects read (lipstick: the lips); the rendered frames stay those of the full parse
+    (the smoother's per-pixel weight is taken over fewer classes: within a grey level)."""
+    from effects import parse_effects
+    from core.classes import LOWER_LIP, UPPER_LIP
+    outputs = {}
+    for labels in (True, False):
+        pipeline = session.build_pipeline(model="landmarks", effects=parse_effects("lipstick=#b0103a:0.8"),
+                                          max_faces=1, whole_hair=False)
+        pipeline.labels_wanted = labels
+        with VideoFileSource("assets/demo.mp4") as src:
+            results = [r for _, r in zip(range(15), pipeline.run(src))]
+        pipeline.close()
+        outputs[labels] = np.stack([r.output for r in results]).astype(np.float32)
+        assert results[-1].classes == (None if labels else frozenset((UPPER_LIP, LOWER_LIP)))
+        if not labels:
+            assert pipeline.parser._segmenter._segmenter is None   # no skin/hair models ran
+    assert np.abs(outputs[True] - outputs[False]).mean() < 0.05
+    assert np.abs(outputs[True] - outputs[False]).max() <= 8

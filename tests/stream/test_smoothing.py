@@ -1,5 +1,6 @@
 """Temporal smoothing on real parses: less flicker on a steady face, little lag after a change."""
 import numpy as np
+import pytest
 
 from core import align
 from models.parsers.landmark_parser import LandmarkParser
@@ -57,8 +58,10 @@ def _moving_face(steps=6, px=3):
     return out
 
 
-def test_compensated_flicker_does_not_count_motion():
-    plain, compensated = FlickerMeter(), FlickerMeter(motion_compensated=True)
+@pytest.mark.parametrize("flow", ["dis", "farneback"])
+def test_compensated_flicker_does_not_count_motion(flow):
+    """With the smoother's own flow (DIS) and with an independent one (Farnebäck)."""
+    plain, compensated = FlickerMeter(), FlickerMeter(motion_compensated=True, flow=flow)
     for crop, p in _moving_face():
         plain.update(0, p.argmax(0), crop)
         compensated.update(0, p.argmax(0), crop)
@@ -115,6 +118,6 @@ def test_pull_and_blend_matches_exact_bilinear_sampling():
     a = np.clip(0.1 + 0.3 * np.abs(pb - q).max(0, keepdims=True), 0.1, 1.0)
     expected = a * pb + (1 - a) * q
     out = np.empty_like(pb)
-    _pull_and_blend(pb, pa, sample_map, 0.1, 0.3, out)
+    _pull_and_blend(pb, pa, sample_map, 0.1, 0.3, out, range(pb.shape[0]))
     assert np.abs(out - expected).max() < 0.02  # OpenCV interpolates with 1/32-pixel weights
     assert np.abs(out - expected).mean() < 1e-3

@@ -55,3 +55,23 @@ def test_face_without_mesh_is_background():
     crop = align.warp_crop(image, face.matrix)
     probs = LandmarkParser()(crop[None], np.zeros((1, 5, 2), np.float32), np.full((1, 478, 2), np.nan, np.float32))
     assert probs[0, 0].min() == 1.0
+
+
+def test_parse_of_a_few_classes_matches_the_full_parse_without_skin_and_hair_models():
+    """Lipstick alone asks for the lips: the same lip probabilities as the full parse, and
+    mediapipe's person segmenter (the skin/hair models' input) is never built."""
+    from core.classes import LOWER_LIP, UPPER_LIP
+    image, face = tracked("portrait_A000371")
+    crop = align.warp_crop(image, face.matrix)[None]
+    five = align.transform_points(face.five, face.matrix)[None]
+    mesh = align.transform_points(face.mesh, face.matrix)[None]
+    full = LandmarkParser()(crop, five, mesh)
+    lips_only = LandmarkParser()
+    part = lips_only(crop, five, mesh, classes={UPPER_LIP, LOWER_LIP})
+    assert lips_only._segmenter._segmenter is None
+    for c in range(full.shape[1]):
+        if c in (UPPER_LIP, LOWER_LIP):
+            assert part[0, c].sum() > 100
+            np.testing.assert_array_equal(part[0, c], full[0, c])
+        else:
+            assert not part[0, c].any()

@@ -1,5 +1,9 @@
 """Face tracking on real faces: several faces with stable ids, faces entering and leaving,
 the detector fallback for a face the mesh misses."""
+import subprocess
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -95,3 +99,13 @@ def test_a_false_face_the_mesh_keeps_tracking_is_not_shown():
                 break
     tracker.close()
     assert counts == [1] * 42
+
+
+def test_mediapipe_loads_without_matplotlib_and_leaves_it_importable():
+    """mediapipe's package init imports matplotlib.pyplot for its drawing helpers; the project
+    loads mediapipe without it (start-up time), and matplotlib still imports for real later."""
+    code = ("import sys; from models.perception.tracker import FaceTracker; "
+            "print('matplotlib' in sys.modules); import matplotlib.pyplot as plt; print(callable(plt.plot))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[3]).stdout.split()
+    assert out == ["False", "True"]
