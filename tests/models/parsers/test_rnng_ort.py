@@ -41,6 +41,15 @@ def test_committed_files_belong_to_the_committed_checkpoint_and_the_registry_run
     assert isinstance(registry.create_parser("rnng", device="cpu"), rnng_ort.RNNGOrtParser)
 
 
+def test_model_auto_times_the_path_that_will_run():
+    committed_checkpoint()
+    from models.parsers import select
+    crops, five = real_crops()
+    name, parser, timings = select.pick_tier(crops[:1], five[:1], None, budget_ms=1e6, device="cpu",
+                                             candidates=["rnng"], repeats=1)
+    assert name == "rnng" and isinstance(parser, rnng_ort.RNNGOrtParser) and min(timings["rnng"]) > 0
+
+
 def test_cpu_path_matches_torch_on_real_crops():
     path = committed_checkpoint()
     torch.set_num_threads(1)
