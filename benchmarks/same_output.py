@@ -30,6 +30,7 @@ from stream import assemble, capture
 clip, out, model, spec = sys.argv[1:5]
 settings = None if spec == "none" else effects.parse_effects(spec or effects.DEFAULT_EFFECTS)
 pipeline = assemble.build_pipeline(model=model, effects=settings, log=lambda *a: None)
+pipeline.labels_wanted = False   # as run_live.py renders without --save-labels
 with capture.VideoFileSource(clip) as src, av.open(out, "w") as container:
     stream = container.add_stream("ffv1", rate=30)
     stream.width, stream.height, stream.pix_fmt = src.size[0], src.size[1], "bgr0"
