@@ -202,26 +202,6 @@ def paste(probs: torch.Tensor, comp_probs: torch.Tensor, theta: torch.Tensor, cl
 
 # ------------------------------------------------------------------ the whole network
 
-def stage1_probs(logits: torch.Tensor, size: int) -> torch.Tensor:
-    """Stage 1's probabilities at the input size: softmax at 128, then upsampled (bilinear keeps
-    the sum at 1; softmax at 128 is cheaper)."""
-    probs = logits.softmax(1)
-    if probs.shape[-1] != size:
-        probs = F.interpolate(probs, size=(size, size), mode="bilinear", align_corners=False)
-    return probs
-
-
-class Stage1Head(nn.Module):
-    """Deconv7 and stage1_probs as one module: what runs after the recurrence, for ONNX export."""
-
-    def __init__(self, deconv7: nn.Module, size: int):
-        super().__init__()
-        self.deconv7, self.size = deconv7, size
-
-    def forward(self, h):
-        return stage1_probs(self.deconv7(h), self.size)
-
-
 
 class RNNGNet(TierNet):
     defaults = {
@@ -305,18 +285,19 @@ class RNNGNet(TierNet):
     def forward(self, image, five=None, backend="auto") -> torch.Tensor:
         """Probabilities (N, 11, S, S): stage 1 (at 128, upsampled to S), composed with stage 2
         (crops from the S x S input) when on."""
-        probs = stage1_probs(self.stage1(image, backend)["logits"], image.shape[-1])
+        probs = self.stage1(image, backend)["logits"].softmax(1)
+        if probs.shape[-1] != image.shape[-1]:  # bilinear keeps the sum at 1; softmax at 128 is cheaper
+            probs = F.interpolate(probs, size=image.shape[-2:], mode="bilinear", align_corners=False)
         if not (self.use_stage2 and len(self.components) and five is not None):
             return probs
         return self.compose(probs, self.crops(self.normalise(image), five))
 
     def onnx_parts(self) -> dict:
         """{name: (module, example input)}: the learned parts the CPU path (models.parsers.rnng_ort)
-        runs on ONNX Runtime: the shallow CNN, the stage-1 head after the recurrence and the
-        component nets."""
+        runs on ONNX Runtime: the shallow CNN, Deconv7 after the recurrence, the component nets."""
         s1 = self.stage1_size
         parts = {"cnn": (self.cnn, torch.zeros(1, 3, s1, s1)),
-                 "head": (Stage1Head(self.deconv7, self.input_size), torch.zeros(1, self.rnn.bias.numel(), s1 // 2, s1 // 2))}
+                 "deconv7": (self.deconv7, torch.zeros(1, self.rnn.bias.numel(), s1 // 2, s1 // 2))}
         for name, net in self.components.items():
             size = next(c.size for c in COMPONENTS.values() if c.net == name)
             parts[name] = (net, torch.zeros((1, 3) + tuple(size)))

@@ -5,7 +5,8 @@ The same computation as RNNGNet.forward (models.parsers.rnng), step by step:
     normalise the crop, resize it to 128 (bilinear with antialias)   numpy (rnng_geometry.resize)
     shallow CNN -> label representation X and gate logits            ONNX Runtime (cnn.onnx)
     four-direction gated recurrence with W, b                       numba (gated_scan.scan_numba)
-    Deconv7, softmax, upsampling to the input size                  ONNX Runtime (head.onnx)
+    Deconv7                                                          ONNX Runtime (deconv7.onnx)
+    softmax, upsampling to the input size                            numpy, OpenCV (cv2.resize)
     component crops (grid_sample's bilinear, zeros outside)          OpenCV (warpAffine)
     component nets, nose and mouth also on the mirrored crop         ONNX Runtime ({eye,nose,mouth}.onnx)
     paste over stage 1 (feathered, border padding)                  OpenCV + numpy (paste below)
@@ -23,7 +24,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.classes import NUM_CLASSES
 from models.parsers import onnx_runtime
 from models.parsers.gated_scan import scan_numba
 from models.parsers.parser import Parser
@@ -38,7 +38,7 @@ def load(checkpoint: Path) -> "RNNGOrtParser | None":
     if config is None:
         return None
     sha = config["checkpoint_sha256"]
-    names = ["cnn", "head"] + (sorted({c.net for c in COMPONENTS.values()}) if config["config"]["stage2"] else [])
+    names = ["cnn", "deconv7"] + (sorted({c.net for c in COMPONENTS.values()}) if config["config"]["stage2"] else [])
     sessions = {name: onnx_runtime.session(onnx_runtime.folder(checkpoint) / f"{name}.onnx", sha) for name in names}
     if any(s is None for s in sessions.values()):
         return None
@@ -85,7 +85,16 @@ class RNNGOrtParser(Parser):
         x, gate = self.run("cnn", np.stack(small).transpose(0, 3, 1, 2))
         gate = 1 / (1 + np.exp(-gate))
         h = scan_numba(x, gate, self.transition, self.bias)
-        return self.run("head", h)[0]
+        probs = softmax(self.run("deconv7", h)[0])   # at 128, then upsampled (bilinear keeps the sum at 1)
+        size = images[0].shape[0]
+        if probs.shape[-1] == size:
+            return probs
+        # plane by plane into one buffer: cv2's bilinear is torch's (align_corners=False) and
+        # ~10x faster than ONNX Runtime's Resize here; a fresh buffer per plane cost 4x more
+        out = np.empty(probs.shape[:2] + (size, size), np.float32)
+        for plane, target in zip(probs.reshape(-1, *probs.shape[2:]), out.reshape(-1, size, size)):
+            cv2.resize(plane, (size, size), dst=target, interpolation=cv2.INTER_LINEAR)
+        return out
 
     def compose(self, probs: np.ndarray, images: list, frames: list) -> None:
         """Stage 2 (sec. 4) in place: each face's component crops through their nets (crops that
@@ -145,10 +154,10 @@ def paste(probs: np.ndarray, comp_probs: np.ndarray, axes: np.ndarray, classes: 
     s = to_st[0, 0] * xs + to_st[0, 1] * ys + to_st[0, 2]
     t = to_st[1, 0] * xs + to_st[1, 1] * ys + to_st[1, 2]
     window = (np.clip((1 - np.abs(s)) / FEATHER, 0, 1) * np.clip((1 - np.abs(t)) / FEATHER, 0, 1)).astype(np.float32)
+    # rnng.paste's box + window (inside - box), by class: the parts move towards the component's
+    # probabilities, the rest is scaled to share its "other" (fewer passes over the 11 planes)
     box = probs[:, y0:y1, x0:x1]
-    part = np.zeros(NUM_CLASSES, bool)
-    part[list(classes)] = True
-    rest = box * (~part)[:, None, None]
-    inside = rest * (q[:1] / np.maximum(rest.sum(0, keepdims=True), 1e-6))
-    inside[list(classes)] = q[1:]
-    box += window * (inside - box)
+    parts = box[list(classes)]
+    rest = box.sum(0) - parts.sum(0)
+    box *= 1 + window * (q[0] / np.maximum(rest, 1e-6) - 1)
+    box[list(classes)] = parts + window * (q[1:] - parts)
