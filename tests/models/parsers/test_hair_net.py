@@ -189,7 +189,7 @@ def test_lfw_hair_f1_subset(net):
 # --- ONNX Runtime, without torch ----------------------------------------------------------------
 
 @pytest.mark.skipif(not onnx_runtime.available(), reason="onnxruntime not installed")
-def test_onnx_file_belongs_to_the_checkpoint_and_matches_torch_on_real_head_crops(net):
+def test_onnx_file_belongs_to_the_checkpoint_and_matches_torch_on_real_portraits(net):
     """load_hair_net() runs the exported file (python -m tools.export_onnx hair_net)."""
     from models.perception.hair import INPUT
     from tests.faces import real_faces
