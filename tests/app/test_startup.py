@@ -1,5 +1,5 @@
-"""run_live.py --model landmarks on an image: the output is written and no learned parser is
-loaded (torch comes in for the whole-head hair network only)."""
+"""run_live.py without torch: the landmark tier on an image (no learned parser loaded), with the
+hair effect (the hair network on ONNX Runtime), and RNN-G on a clip (its ONNX Runtime path)."""
 import pytest
 
 from tests.stream.test_assemble import run_python
@@ -18,7 +18,7 @@ print(sorted(m for m in sys.modules if m.startswith("models.parsers.") or m == "
 """, tmp_path)
     assert out.is_file()
     loaded = stdout.strip().splitlines()[-1]
-    # without --save-labels or the hair effect the hair network is not needed: not loaded, no torch
+    # without --save-labels or the hair effect the hair network is not needed: not loaded
     assert "models.parsers.hair_net" not in loaded and "'torch'" not in loaded
     assert "models.parsers.rnng" not in loaded and "models.parsers.torch_parser" not in loaded
 
