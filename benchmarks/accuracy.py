@@ -1,7 +1,7 @@
 """The README's accuracy table: every tier that can run here, on the validation splits.
 
     python -m benchmarks.accuracy [--data data/faceparse] [--tiers landmarks rnng ...] [--json out/accuracy.json]
-                                  [--person-mask] [--threads 1]
+                                  [--person-mask] [--checkpoint PATH (one tier)] [--threads 1]
 
 --person-mask adds a row per learned tier with its hair and skin kept inside mediapipe's
 person mask of the crop, as the live pipeline does (models/perception/person_mask.py).
@@ -44,8 +44,8 @@ class PersonMasked:
         return probs
 
 
-def score(tier: str, data: Path, person_mask: bool = False) -> dict:
-    parser = registry.create_parser(tier, device="cpu")
+def score(tier: str, data: Path, person_mask: bool = False, checkpoint: Path | None = None) -> dict:
+    parser = registry.create_parser(tier, device="cpu", checkpoint=checkpoint)
     if person_mask:
         parser = PersonMasked(parser)
     fs = evaluate_dir(parser, data, "val", sources=["facesynthetics"], progress=False)
@@ -73,17 +73,20 @@ def main():
     ap.add_argument("--data", type=Path, default=Path("data/faceparse"))
     ap.add_argument("--tiers", nargs="*", default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--checkpoint", type=Path, default=None, help="weights for the one tier of --tiers")
     ap.add_argument("--person-mask", action="store_true", help="also score learned tiers inside the person mask")
     ap.add_argument("--threads", type=int, default=None, help="torch/OpenCV threads (1 on a shared machine)")
     args = ap.parse_args()
     set_threads(args.threads)
     tiers = args.tiers or registry.available_checkpoints()
+    if args.checkpoint and len(tiers) != 1:
+        ap.error("--checkpoint needs exactly one tier in --tiers")
     runs = [(t, t, False) for t in tiers]
     if args.person_mask:
         runs += [(f"{t} + person mask", t, True) for t in tiers if registry.tier(t).learned]
     results = {}
     for name, tier, masked in runs:
-        results[name] = score(tier, args.data, masked)
+        results[name] = score(tier, args.data, masked, args.checkpoint)
         print(f"{name}: overall {results[name]['facesynthetics']['overall_f1']:.3f} "
               f"LFW hair F1 {results[name]['lfw_hair']['hair_f1']:.3f}", flush=True)
     n_fs = next(iter(results.values()))["facesynthetics"]["n_images"]

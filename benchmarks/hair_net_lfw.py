@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import timed
-from models.parsers.hair_net import DEFAULT_CHECKPOINT, load_hair_net
+from models.parsers.hair_net import DEFAULT_CHECKPOINT, load_torch_hair_net
 from models.data.readers.lfw_hair import person_of, split_of_person
 
 LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw_hair"
@@ -72,7 +72,7 @@ def main(argv=None):
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    net = load_hair_net(args.checkpoint)
+    net = load_torch_hair_net(args.checkpoint)
     pairs = lfw_pairs(args.data, args.limit, args.every)
     result = {"size": args.size, "threshold": 0.5, "prev_mask": 0, **evaluate(net, pairs, args.size)}
     for split in ("all", "val"):

@@ -3,6 +3,7 @@ LFW's empty hair masks, through the user's path (`run_live.py --input DIR --save
 
     python -m benchmarks.hair_whole --model rnng                 # LFW validation + empty masks + dev set
     python -m benchmarks.hair_whole --model rnng --repo ../main  # another checkout's run_live.py (before)
+    python -m benchmarks.hair_whole --model rnng --checkpoint runs/x/best.pt   # other weights
     python -m benchmarks.hair_whole --sweep                      # head-crop sizes and fusion weights, in process
 
 Sets: "lfw_val" = the 272 LFW images of the project's validation persons
@@ -59,7 +60,7 @@ def score(pairs, hair_of) -> dict:
             "recall": tp / max(tp + fn, 1), "fp_share": fp / max(pixels, 1)}
 
 
-def run_user_path(pairs, model: str, repo: Path = ROOT):
+def run_user_path(pairs, model: str, repo: Path = ROOT, checkpoint: Path | None = None):
     """Labels of every image by `run_live.py --input DIR --save-labels DIR` (one run per set)."""
     tmp = Path(tempfile.mkdtemp(prefix="hair_whole_"))
     (tmp / "in").mkdir()
@@ -67,6 +68,8 @@ def run_user_path(pairs, model: str, repo: Path = ROOT):
         os.symlink(image, tmp / "in" / image.name)
     cmd = [sys.executable, str(repo / "run_live.py"), "--input", str(tmp / "in"), "--save-labels",
            str(tmp / "labels"), "--model", model, "--effects", "none"]
+    if checkpoint:
+        cmd += ["--checkpoint", str(checkpoint.resolve())]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=repo)
 
     def hair_of(image):
@@ -122,6 +125,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="rnng")
     ap.add_argument("--repo", type=Path, default=ROOT, help="checkout whose run_live.py to run (e.g. main's, for before)")
+    ap.add_argument("--checkpoint", type=Path, default=None, help="weights for --model (run_live.py --checkpoint)")
     ap.add_argument("--sets", nargs="*", default=None)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--configs", type=int, nargs="*", help="with --sweep: which configurations (indices)")
@@ -135,9 +139,9 @@ def main():
         return sweep(sets, args.model, args.configs, args.config)
     rows = {}
     for name, pairs in sets.items():
-        rows[name] = score(pairs, run_user_path(pairs, args.model, args.repo.resolve()))
+        rows[name] = score(pairs, run_user_path(pairs, args.model, args.repo.resolve(), args.checkpoint))
         s = rows[name]
-        print(f"{args.model} {args.repo.resolve().name} {name:<10} {s['images']:4d} images: "
+        print(f"{args.model} {args.checkpoint or args.repo.resolve().name} {name:<10} {s['images']:4d} images: "
               f"hair F1 {s['f1']:.3f} (P {s['precision']:.3f} R {s['recall']:.3f}), "
               f"false hair {100 * s['fp_share']:.2f}% of pixels", flush=True)
     if args.json:

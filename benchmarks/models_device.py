@@ -30,7 +30,7 @@ def device_name(device: torch.device) -> str:
 
 
 def bench(name: str, path, device: torch.device, batches, repeats: int) -> dict:
-    parser = TorchParser.from_checkpoint(name, registry.network_class(name), path, device, onnx=False)
+    parser = TorchParser.from_checkpoint(name, registry.network_class(name), path, device)
     crops, five = real_crops(max(batches))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 

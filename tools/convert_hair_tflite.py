@@ -4,7 +4,7 @@
         --out checkpoints/hair_net.pt
 
 Needs the `tflite` package (flatbuffer reader; pip install tflite==2.18.0) here only; the
-shipped loader (models.parsers.hair_net.load_hair_net) needs only torch.
+shipped loader (models.parsers.hair_net.load_torch_hair_net) needs only torch.
 
 Pairing: the graph's weight tensors are named after the Keras layers (conv2d_N/Kernel,
 depthwise_conv2d_N/Kernel, p_re_lu_N/Alpha, conv2d_transpose_N/Kernel and .../Bias), and
@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.parsers.hair_net import TIER, HairNet, TfConv2d, TransposeConvBias
+from models.parsers.hair_net import TIER
+from models.parsers.hair_net_torch import HairNet, TfConv2d, TransposeConvBias
 
 SOURCE_COMMIT = "d68f5e416903e3d756ebe07d08c4a3b911741a91"
 # Filled in from benchmarks/hair_net_lfw.py (see checkpoints/hair_net.md); plain data only.

@@ -58,8 +58,8 @@ def main():
     ap.add_argument("--out", type=Path, default=DEV)
     ap.add_argument("--overlays", type=Path, default=None)
     args = ap.parse_args()
-    from models.parsers.hair_net import load_hair_net
-    net = load_hair_net()
+    from models.parsers.hair_net import load_torch_hair_net
+    net = load_torch_hair_net()
     spec = json.loads((DEV / "corrections.json").read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     for name, corrections in spec.items():

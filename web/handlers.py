@@ -94,9 +94,9 @@ class SharedParser:
         self.parser = parser
         self._lock = threading.Lock()
 
-    def __call__(self, crops, five, mesh=None):
+    def __call__(self, crops, five, mesh=None, classes=None):
         with self._lock:
-            return self.parser(crops, five, mesh)
+            return self.parser(crops, five, mesh, classes)
 
     def __getattr__(self, name):
         return getattr(self.parser, name)

@@ -4,6 +4,8 @@
     python -m models.data build --from lfw_hair ../shared/data/lfw_hair --out data/faceparse --append
     python -m models.data build --from images ../shared/data/portraits --out data/faceparse --append
     python -m models.data build --from video ../shared/data/videos/talking_d0.mp4 --out data/faceparse --append --every 10
+    python -m models.data build --from images ../shared/data/portraits --out data/fused --append \
+        --labels fused --exclude tests/fixtures/hair_dev
 
 Sources: helen | lfw | lapa | celebamask | facesynthetics | lfw_hair | images | video.
 Prints counts per split/source, what was dropped and why, and MB per 1,000 samples.
@@ -13,6 +15,7 @@ import json
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -112,6 +115,12 @@ def main(argv=None):
     b.add_argument("--name", default=None, help="images/video: source name (default from the path)")
     b.add_argument("--no-autolabel", action="store_true",
                    help="images/video: aligned crops only (label_kind none); lfw_hair/lfw: no auto-labels")
+    b.add_argument("--labels", choices=["landmarks", "fused"], default="landmarks",
+                   help="images/video/lfw_hair: auto-labels from the landmark tier (default) or the fused "
+                        "teacher signal (models/data/readers/fused.py: landmark eyes and lips, RNN-G skin, "
+                        "brows and nose, whole-head hair)")
+    b.add_argument("--exclude", metavar="DIR", default=None,
+                   help="images: leave out the images whose file stem matches a file in DIR (a dev set)")
     b.add_argument("--ray", metavar="local|ADDRESS", help="images/video: auto-label on Ray workers, 'local' "
                                                        "(this machine) or a cluster's address (models/data/ray_build.py)")
     b.add_argument("--workers", type=int, default=2, metavar="N", help="Ray workers for --ray (default 2)")
@@ -127,7 +136,15 @@ def main(argv=None):
     if source not in READERS:
         p.error(f"unknown source {source!r}; one of {', '.join(READERS)}")
     options = dict(append=args.append, limit=args.limit, every=args.every, split=args.split, name=args.name,
-                   autolabel=False if args.no_autolabel else None)
+                   autolabel=False if args.no_autolabel else None, exclude=args.exclude)
+    if args.exclude and not Path(args.exclude).is_dir():
+        p.error(f"--exclude {args.exclude}: not a folder")
+    if args.labels == "fused":
+        if args.ray:
+            p.error("--labels fused runs in this process only (not with --ray)")
+        from models.data.readers.autolabel import AutoLabeler
+        from models.data.readers.fused import FusedLabeler
+        options["labeler"] = AutoLabeler(parser=FusedLabeler())
     if args.ray:
         from models.data import ray_build
         sys.exit(ray_build.main(source, path, args.out, ray=args.ray, workers=args.workers, make_reader=make_reader,

@@ -17,12 +17,20 @@ Three implementations of the same maths:
     scan_numba      numba CPU kernel for inference (square maps); each step updates a
                     block of neighbouring scan lines at once so the inner loop is
                     contiguous and vectorises
+
+torch is imported by the torch functions only: RNN-G's CPU path (models.parsers.rnng_ort) runs
+the numba kernel without it.
 """
+from __future__ import annotations
+
 import threading
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 # numba's default OpenMP layer leaves its workers spinning after a kernel; on a small shared
 # CPU they then starve torch's own threads (measured here: torch ops 40x slower right after a
@@ -76,6 +84,7 @@ def _from_sequences(seq: torch.Tensor, d: str, shape) -> torch.Tensor:
 
 def _run(xs: torch.Tensor, gs: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Eq. 3 on (L, B, C) sequences; every line advances together."""
+    import torch
     h = xs.new_zeros(xs.shape[1:])
     wt = w.t()
     hs = []
@@ -90,6 +99,7 @@ def scan_torch(x: torch.Tensor, g: torch.Tensor, w: torch.Tensor, b: torch.Tenso
                directions=DIRECTIONS) -> torch.Tensor:
     """Node-wise max over `directions`; differentiable. Directions whose sequences have the
     same length run in one loop (all four when H == W)."""
+    import torch
     groups: dict[int, list[str]] = {}
     for d in directions:
         groups.setdefault(x.shape[3] if d in ("lr", "rl") else x.shape[2], []).append(d)
@@ -169,6 +179,7 @@ def gated_scan(x: torch.Tensor, g: torch.Tensor, w: torch.Tensor, b: torch.Tenso
                backend: str = "auto") -> torch.Tensor:
     """Four-direction gated scan with node-wise max. backend "auto": numba for CPU tensors
     that need no gradient (inference), torch otherwise (training, GPU)."""
+    import torch
     if backend == "auto":
         needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, g, w, b))
         backend = "numba" if x.device.type == "cpu" and not needs_grad else "torch"

@@ -23,11 +23,6 @@ class TierNet(nn.Module):
     def from_config(cls, config: dict) -> "TierNet":
         raise NotImplementedError
 
-    def for_cpu_inference(self, checkpoint) -> "TierNet":
-        """The network to run on the CPU after loading `checkpoint`: itself, or with parts swapped
-        for faster runtimes (RNN-G: ONNX Runtime). Inference only."""
-        return self
-
     def predict(self, batch: dict) -> torch.Tensor:
         """Probabilities (N, 11, S, S) for a batch (eval mode and no grad are the caller's job)."""
         raise NotImplementedError

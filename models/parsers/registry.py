@@ -19,6 +19,7 @@ class Tier:
     description: str
     parser: str | None = None   # "module:Parser class" of a tier without weights
     network: str | None = None  # "module:TierNet class" of a learned tier, rebuilt from its checkpoint
+    cpu_parser: str | None = None  # "module:function": checkpoint path -> a parser without torch, or None
 
     @property
     def learned(self) -> bool:
@@ -32,7 +33,8 @@ class Tier:
 TIERS = {t.name: t for t in [
     Tier("landmarks", "fits parts from the 478 face-mesh points (LaPa annotation module); no weights",
          parser="models.parsers.landmark_parser:LandmarkParser"),
-    Tier("rnng", "shallow CNN + gated spatial RNN (Liu et al. BMVC 2017)", network="models.parsers.rnng:RNNGNet"),
+    Tier("rnng", "shallow CNN + gated spatial RNN (Liu et al. BMVC 2017)", network="models.parsers.rnng:RNNGNet",
+         cpu_parser="models.parsers.rnng_ort:load"),
     Tier("student", "Student Network distilled from the teacher (Wei et al. TIP)",
          network="models.parsers.student:StudentNet"),
     Tier("teacher", "truncated-VGG16 FCN with sc loss (Wei et al. TIP)", network="models.parsers.teacher:TeacherNet"),
@@ -62,17 +64,25 @@ def network_class(name: str):
 
 
 def create_parser(name: str, device: str = "auto", checkpoint=None):
-    """A ready Parser for tier `name`; `checkpoint` overrides the committed default."""
+    """A ready Parser for tier `name`; `checkpoint` overrides the committed default. On the CPU a
+    tier with a torch-free path (RNN-G: ONNX Runtime) runs on it when the files exported for
+    these weights are there; otherwise, and on a GPU, on torch."""
     t = tier(name)
     if not t.learned:
         return resolve(t.parser)()
     from models.parsers.checkpoint import CheckpointError
-    from models.parsers.torch_parser import TorchParser
     if checkpoint is None and not t.checkpoint.is_file():
         raise CheckpointError(f"no weights for '{name}' ship with the project: train them with "
                               f"python -m models.train --model {name} --data DIR --export "
                               f"(see checkpoints/{name}.md), or pass --checkpoint")
-    return TorchParser.from_checkpoint(name, network_class(name), checkpoint or t.checkpoint, device)
+    path = checkpoint or t.checkpoint
+    from models.parsers.onnx_runtime import nvidia_gpu
+    if t.cpu_parser and (device == "cpu" or device == "auto" and not nvidia_gpu()):
+        parser = resolve(t.cpu_parser)(path)
+        if parser is not None:
+            return parser
+    from models.parsers.torch_parser import TorchParser
+    return TorchParser.from_checkpoint(name, network_class(name), path, device)
 
 
 def available_checkpoints() -> list[str]:

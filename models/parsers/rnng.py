@@ -34,17 +34,14 @@ Departures from the paper, and why:
   the 128 image; see checkpoints/rnng.md for what that cost in our runs).
 - The recurrence starts from a zero state and W from the identity; ours.
 """
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.align import template_points
-from core.classes import (INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP,
-                            NOSE, NUM_CLASSES, RIGHT_BROW, RIGHT_EYE, UPPER_LIP)
+from core.classes import NUM_CLASSES
 from models.parsers.gated_scan import gated_scan
+from models.parsers.rnng_geometry import (COMPONENT_NETS, COMPONENTS, FEATHER, MEAN, MIRROR_AVERAGED, STD,  # noqa: F401
+                                          Component, template_five)
 from models.parsers.network import TierNet
 
 
@@ -118,43 +115,11 @@ class ComponentNet(nn.Module):
         return self.body(crop)
 
 
-@dataclass(frozen=True)
-class Component:
-    """A crop placed by the five points, in units of the face scale d, in the face frame
-    (u along the eye line, v down): centre = anchor + d (a u' + b v), half sizes (ha, hb)."""
-    net: str
-    anchor: str             # "left_eye" | "right_eye" | "nose" | "mouth"
-    centre: tuple           # (a, b)
-    half: tuple             # (ha, hb)
-    size: tuple             # (height, width) in pixels
-    classes: tuple          # our class ids, in the net's output order after "other"
-    mirror: bool = False    # crop mirrored (u' = -u) so one net serves both sides
-
-
-# Boxes: the 10-90th percentile part extents on the 64 FaceSynthetics train faces, measured
-# once in the face frame (brow+eye from its eye centre, nose from the nose point, lips from
-# the mouth centre), plus the paper's 20% margin, squared or 2:1 to keep the aspect ratio of
-# the network input (sec. 5.1). They hold 98-100% of each part's pixels on every source.
-COMPONENTS = {
-    "nose": Component("nose", "nose", (0.0, -0.37), (0.57, 0.57), (64, 64), (NOSE,)),
-    "left_eye": Component("eye", "left_eye", (0.02, -0.15), (0.55, 0.55), (64, 64), (LEFT_BROW, LEFT_EYE)),
-    "right_eye": Component("eye", "right_eye", (0.02, -0.15), (0.55, 0.55), (64, 64), (RIGHT_BROW, RIGHT_EYE), True),
-    "mouth": Component("mouth", "mouth", (0.0, 0.04), (0.84, 0.42), (32, 64), (UPPER_LIP, INNER_MOUTH, LOWER_LIP)),
-}
-COMPONENT_NETS = {"eye": 3, "nose": 2, "mouth": 4}  # outputs: "other" + the part classes
-# Nose and mouth are left-right symmetric: at inference their nets also parse the mirrored
-# crop and the two answers are averaged (FaceSynthetics val: inner mouth 0.773 -> 0.807, lower
-# lip 0.779 -> 0.800, under 1 ms a face). Eye crops are always seen in one orientation (the right
-# one is mirrored to look like the left), so a mirrored eye crop would be new to the net.
-MIRROR_AVERAGED = ("nose", "mouth")
-FEATHER = 0.2  # crop border band (fraction of the half size) over which stage 2 fades out
-
-
 def face_frame(five: torch.Tensor, size: int):
     """Anchors, eye-line axis u, its normal v and face scale d from five points (N, 5, 2).
     d = max(eye distance, eye-to-mouth distance / 1.1), robust to yaw and pitch; unknown
     (NaN) or degenerate points fall back to the alignment template."""
-    template = torch.as_tensor(_template_five(size), dtype=five.dtype, device=five.device)
+    template = torch.as_tensor(template_five(size), dtype=five.dtype, device=five.device)
     five = torch.where(torch.isnan(five), template, five)
     # degenerate points (eyes closer than 2% of the crop) would give a singular crop: template
     bad = (five[:, 1] - five[:, 0]).norm(dim=1) < 0.02 * size
@@ -167,14 +132,6 @@ def face_frame(five: torch.Tensor, size: int):
     d = torch.maximum(eye_dist, (mouth - (five[:, 0] + five[:, 1]) / 2).norm(dim=1) / 1.1)
     anchors = {"left_eye": five[:, 0], "right_eye": five[:, 1], "nose": five[:, 2], "mouth": mouth}
     return anchors, u, v, d
-
-
-def _template_five(size: int) -> np.ndarray:
-    """Five points of the alignment template (corners spread 0.35 of the eye distance)."""
-    (lx, ly), (rx, ry), (mx, my) = template_points(size)
-    spread = 0.35 * (rx - lx)
-    nose = (mx, (ly + my) / 2 + 0.05 * size)
-    return np.array([(lx, ly), (rx, ry), nose, (mx - spread, my), (mx + spread, my)], np.float32)
 
 
 def crop_theta(comp: Component, frame, size: int, jitter: torch.Tensor | None = None) -> torch.Tensor:
@@ -245,6 +202,7 @@ def paste(probs: torch.Tensor, comp_probs: torch.Tensor, theta: torch.Tensor, cl
 
 # ------------------------------------------------------------------ the whole network
 
+
 class RNNGNet(TierNet):
     defaults = {
         "input_size": 256,            # stage 2 crops the parts from the full crop (sec. 4)
@@ -274,8 +232,8 @@ class RNNGNet(TierNet):
             for name, k in COMPONENT_NETS.items():
                 self.components[name] = ComponentNet(k, tuple(config["component_widths"]))
         self.use_stage2 = bool(config["stage2"])
-        self.register_buffer("mean", torch.tensor([0.5, 0.45, 0.4]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.25, 0.25, 0.25]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
 
     def normalise(self, image):
         """Mean/std normalisation; channels-last, where CPU convolutions and max-pooling
@@ -335,31 +293,21 @@ class RNNGNet(TierNet):
         return self.compose(probs, self.crops(self.normalise(image), five))
 
     def onnx_parts(self) -> dict:
-        """{name: (module, example input)}: the plain convolutional parts ONNX Runtime can run."""
-        parts = {"cnn": (self.cnn, torch.zeros(1, 3, self.stage1_size, self.stage1_size))}
+        """{name: (module, example input)}: the learned parts the CPU path (models.parsers.rnng_ort)
+        runs on ONNX Runtime: the shallow CNN, Deconv7 after the recurrence, the component nets."""
+        s1 = self.stage1_size
+        parts = {"cnn": (self.cnn, torch.zeros(1, 3, s1, s1)),
+                 "deconv7": (self.deconv7, torch.zeros(1, self.rnn.bias.numel(), s1 // 2, s1 // 2))}
         for name, net in self.components.items():
             size = next(c.size for c in COMPONENTS.values() if c.net == name)
             parts[name] = (net, torch.zeros((1, 3) + tuple(size)))
         return parts
 
-    def for_cpu_inference(self, checkpoint) -> "RNNGNet":
-        """The shallow CNN and the component nets on ONNX Runtime, from the files exported beside
-        the checkpoint (models.parsers.onnx_runtime): on this 2-core CPU they ran about 2x faster
-        than torch on one thread (benchmarks/onnx_vs_torch.py); numba keeps the recurrence,
-        torch the crops and pasting. A part without a matching file stays on torch."""
-        from models.parsers import onnx_runtime
-        if not onnx_runtime.available():
-            return self
-        sha = onnx_runtime.digest(checkpoint)
-        for name in self.onnx_parts():
-            part = onnx_runtime.load(onnx_runtime.folder(checkpoint) / f"{name}.onnx", sha)
-            if part is None:
-                continue
-            if name == "cnn":
-                self.cnn = part
-            else:
-                self.components[name] = part
-        return self
+    def recurrence(self) -> dict:
+        """What the CPU path needs beside the ONNX files: the transition W (spectral norm <= 1
+        applied) and bias b of the gated RNN, as plain lists."""
+        with torch.no_grad():
+            return {"transition": self.rnn.transition().float().tolist(), "bias": self.rnn.bias.float().tolist()}
 
     def predict(self, batch: dict) -> torch.Tensor:
         backend = "numba" if batch["image"].device.type == "cpu" else "torch"

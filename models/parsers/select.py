@@ -37,10 +37,7 @@ def card(name: str) -> dict:
         except (OSError, ValueError):
             return {}
         return blob.get("card", {}) if blob.get("tier") == name else {}
-    try:
-        return checkpoint.load(t.checkpoint, name)["card"]
-    except checkpoint.CheckpointError:
-        return {}
+    return checkpoint.read_card(t.checkpoint, name)
 
 
 @lru_cache(maxsize=None)

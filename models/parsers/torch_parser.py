@@ -17,21 +17,19 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 class TorchParser(Parser):
-    def __init__(self, name: str, model: TierNet, device="auto", checkpoint=None, onnx: bool = True):
+    def __init__(self, name: str, model: TierNet, device="auto"):
         self.name = name
         self.device = pick_device(device) if isinstance(device, str) else device
         self.fp16 = self.device.type == "cuda"
         model = model.eval().to(self.device)
         if self.fp16:
             model = model.half().to(memory_format=torch.channels_last)
-        elif self.device.type == "cpu" and onnx and checkpoint is not None:
-            model = model.for_cpu_inference(checkpoint)   # ONNX Runtime where it beats torch
         self.model = model
 
     @classmethod
-    def from_checkpoint(cls, name: str, network: type[TierNet], path, device="auto", onnx: bool = True):
+    def from_checkpoint(cls, name: str, network: type[TierNet], path, device="auto"):
         blob = ckpt.load(path, name)
-        return cls(name, ckpt.load_into(network.from_config(blob["config"]), blob), device, path, onnx)
+        return cls(name, ckpt.load_into(network.from_config(blob["config"]), blob), device)
 
     @torch.inference_mode()
     def parse(self, crops, five, mesh=None):

@@ -58,8 +58,8 @@ class HairStage:
 
     def __init__(self, net=None, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False,
                  tier: str | None = None, every: int = 1, load=None):
-        # models.parsers.hair_net.HairNet, or `load()` gives it at the first frame that needs it
-        # (stream.assemble: the shipped one; torch comes in only then)
+        # models.parsers.hair_net.load_hair_net()'s network (ONNX Runtime, or torch), or `load()`
+        # gives it at the first frame that needs it (stream.assemble: the shipped one)
         self.net, self.load = net, load
         self.size, self.side, self.down, self.video = size, side, down, video
         # in video, run the network on every `every`-th frame; in between, the last hair is
@@ -75,7 +75,6 @@ class HairStage:
 
     def __call__(self, image: np.ndarray, faces: list) -> dict[int, HeadHair]:
         """{face id: HeadHair} for the faces of an RGB frame."""
-        import torch
         if self.net is None:
             self.net = self.load()
         if not faces:
@@ -94,9 +93,7 @@ class HairStage:
             prev = self._prev.get(f.id) if self.video else None
             if prev is not None:   # see the class docstring: moved with the face by construction
                 x[i, 3] = prev.prob
-        with torch.no_grad():
-            logits = self.net(torch.from_numpy(x))
-            probs = torch.softmax(logits, 1)[:, 1].numpy()
+        probs = self.net.hair_probability(x)
         out = {f.id: HeadHair(m, p) for f, m, p in zip(faces, mats, probs)}
         self._skipped = 0
         if self.video:

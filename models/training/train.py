@@ -2,6 +2,7 @@
 
     python -m models.train --model rnng --data data/faceparse --epochs 30 --threads 1
     python -m models.train --model rnng --resume                  # continue runs/rnng/last.pt
+    python -m models.train --model rnng --init checkpoints/rnng.pt --out runs/ft   # fine-tune
     python -m models.train --model rnng --export-only             # runs/rnng/best.pt -> checkpoints/
 
 config = loop DEFAULTS | recipe.default_config() | flags | --set key=value (dotted keys
@@ -246,6 +247,11 @@ def _train(args, ctx) -> dict:
     seed_everything(seed)
 
     model = recipe.build(config).to(device)
+    if getattr(args, "init", None) and not state:   # fine-tuning: start from a checkpoint's weights, fresh optimizer and schedule
+        ckpt.load_into(model, ckpt.load(args.init, args.model))
+        config["init"] = str(args.init)
+        if main_rank:
+            (out / "config.json").write_text(json.dumps(config, indent=1))
     if state:
         model.load_state_dict(state["model"])
         random.setstate(state["rng"]["python"])
@@ -471,6 +477,9 @@ def build_argparser() -> argparse.ArgumentParser:
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--out", default=None, help="run folder (default runs/<model>)")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--init", default=None, metavar="CHECKPOINT",
+                    help="start from this checkpoint's weights (e.g. checkpoints/rnng.pt: fine-tuning); "
+                         "ignored with --resume, whose state holds the weights")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 on shared machines)")

@@ -95,6 +95,14 @@ class AutoLabeler:
         probs = self.parser.parse(crop[None], five_crop[None], mesh_crop[None])
         return probs[0].argmax(0).astype(np.uint8)
 
+    def label_face(self, image: np.ndarray, face, crop: np.ndarray, five_crop: np.ndarray,
+                   mesh_crop: np.ndarray) -> np.ndarray:
+        """(S, S) uint8 auto-label of a tracked face of `image`, cut as `crop`: a parser that
+        also needs the frame (models.data.readers.fused: whole-head hair, person mask) gets it."""
+        if hasattr(self.parser, "label_face"):
+            return self.parser.label_face(image, face.matrix, crop, five_crop, mesh_crop)
+        return self.label_crop(crop, five_crop, mesh_crop)
+
     def crop_face(self, image: np.ndarray, face) -> tuple:
         """(crop, five, mesh) in crop pixels at align.CROP_SIZE."""
         m = face.matrix
@@ -108,12 +116,14 @@ class AutoLabeler:
         if face is None:
             return None
         crop, five, mesh = self.crop_face(image, face)
-        label = self.label_crop(crop, five, mesh)
+        label = self.label_face(image, face, crop, five, mesh)
         label[~inside_frame(image.shape[:2], face.matrix)] = BACKGROUND  # black padding, not hair
         return RawSample(sample_id, split, source, "auto", crop, label, five, mesh, matrix=IDENTITY)
 
     def close(self):
         self.finder.close()
+        if hasattr(self._parser, "close"):
+            self._parser.close()
 
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])

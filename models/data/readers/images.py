@@ -13,8 +13,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 class ImagesReader:
     def __init__(self, split: str = "train", name: str | None = None, autolabel: bool = True,
-                 labeler: AutoLabeler | None = None):
+                 labeler: AutoLabeler | None = None, exclude=None):
         self.split = split or "train"
+        # file stems to leave out: the images of a dev set kept apart from training
+        self.exclude = {p.stem for p in Path(exclude).iterdir()} if exclude else set()
         self.name = name
         self.autolabel = autolabel
         self.labeler = labeler or AutoLabeler()
@@ -24,6 +26,10 @@ class ImagesReader:
         root = Path(root)
         source = self.name or root.name
         paths = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        kept = [p for p in paths if p.stem not in self.exclude]
+        if len(kept) < len(paths):
+            self.drops["excluded"] += len(paths) - len(kept)
+            paths = kept
         for path in paths[:limit]:
             sample = self.sample(read_rgb(path), f"{source}_{path.stem}", source)
             if sample is not None:

@@ -12,10 +12,13 @@ Labels (label_kind "partial"), in the aligned crop:
     mask hair                                -> 10 (the mask wins over every auto class)
     mask not hair, auto face class (1..9)    -> that class
     mask not hair, auto background           -> 0
-    mask not hair, auto hair                 -> 255 (the mask says not hair, so it is skin or
+    mask not hair, auto hair, skin-coloured  -> 255 (the mask says not hair, so it is skin or
                                                 background, and nobody says which: checked by eye,
                                                 these are often receding-hairline forehead skin,
                                                 which 0 would teach as background)
+    mask not hair, auto hair, not skin colour -> 0 (caps, hats, helmets, dark backdrops: LFW's
+                                                empty masks are mostly hats, which the parsers
+                                                took for hair while this was ignore)
 - train, when it does not (no mesh, extreme pose, tiny face): hair -> 10, not hair -> 255
   (no source vouches for skin vs background there).
 - crop pixels outside the 250x250 frame (black) -> 0 in every case, as in FaceSynthetics.
@@ -32,8 +35,9 @@ import numpy as np
 
 from core import align
 from models.data.readers.autolabel import AutoLabeler, inside_frame
-from core.classes import BACKGROUND, HAIR, IGNORE
+from core.classes import BACKGROUND, HAIR, IGNORE, SKIN
 from models.data.readers import RawSample, read_rgb
+from models.perception.hair import skin_coloured
 
 SOURCE = "lfw_hair"
 VAL_PERCENT = 17  # md5 buckets: 17 of 100 gives 272 images (15.2%), 177 persons
@@ -50,13 +54,20 @@ def split_of_person(name: str) -> str:
     return "val" if h < VAL_PERCENT else "train"
 
 
-def combine_labels(hair: np.ndarray, inside: np.ndarray, auto: np.ndarray | None) -> np.ndarray:
-    """Partial label from a hair mask (bool), the in-frame mask (bool) and an auto label or None."""
+def combine_labels(hair: np.ndarray, inside: np.ndarray, auto: np.ndarray | None,
+                   crop: np.ndarray | None = None) -> np.ndarray:
+    """Partial label from a hair mask (bool), the in-frame mask (bool) and an auto label or None;
+    with the crop (RGB), auto hair that the mask denies and that is not the face's skin colour
+    (caps, hats, a dark backdrop) is background, not ignore."""
     if auto is None:
         label = np.full(hair.shape, IGNORE, np.uint8)
     else:
-        label = np.where((auto >= 1) & (auto <= 9), auto, BACKGROUND).astype(np.uint8)
-        label[auto == HAIR] = IGNORE
+        label = np.where(((auto >= 1) & (auto <= 9)) | (auto == IGNORE), auto, BACKGROUND).astype(np.uint8)
+        denied = auto == HAIR
+        label[denied] = IGNORE
+        if crop is not None:
+            skin_like = skin_coloured(crop, (auto == SKIN).astype(np.float32)) >= 0.5
+            label[denied & ~skin_like] = BACKGROUND
     label[~inside] = BACKGROUND
     label[hair] = HAIR
     return label
@@ -104,12 +115,12 @@ class LfwHairReader:
             if self.autolabel and face is not None:
                 reason = self.labeler.reject_reason(face)
                 if reason is None:
-                    auto = self.labeler.label_crop(crop, five_c, mesh_c)
+                    auto = self.labeler.label_face(image, face, crop, five_c, mesh_c)
                 else:
                     self.stats[f"hair_only_{reason}"] += 1
             elif self.autolabel:
                 self.stats["hair_only_no_face"] += 1
-            label = combine_labels(hair, inside, auto)
+            label = combine_labels(hair, inside, auto, crop)
             self.stats["train_with_auto" if auto is not None else "train_hair_only"] += 1
         if not hair.any():
             self.stats["empty_mask"] += 1

@@ -293,3 +293,24 @@ def test_every_build_source_resolves_to_a_reader():
     for name, target in READERS.items():
         reader = resolve(target)
         assert callable(getattr(reader, "read", None)), name
+
+
+def test_lfw_hair_hats_are_background_bald_foreheads_ignored():
+    """Auto hair that the mask denies: not skin-coloured (a blue cap) -> background; skin-coloured
+    (a forehead the auto-label took for hair) -> ignore; mask hair always hair."""
+    from models.data.readers.lfw_hair import combine_labels
+    rng = np.random.default_rng(0)
+    crop = np.empty((64, 64, 3), np.uint8)
+    crop[:] = (200, 150, 120)                      # skin
+    crop[:16] = (30, 60, 200)                      # a blue cap
+    crop += rng.integers(0, 6, crop.shape, dtype=np.uint8)
+    auto = np.full((64, 64), SKIN, np.uint8)
+    auto[:24] = HAIR                               # the cap and the forehead below it called hair
+    hair = np.zeros((64, 64), bool)
+    hair[:, :4] = True                             # the mask's hair: a strip at the side
+    label = combine_labels(hair, np.ones((64, 64), bool), auto, crop)
+    assert (label[:16, 4:] == BACKGROUND).all()
+    assert (label[17:24, 4:] == IGNORE).all()
+    assert (label[24:, 4:] == SKIN).all() and (label[:, :4] == HAIR).all()
+    # without the crop (no colour to go by) both stay ignore, as before
+    assert (combine_labels(hair, np.ones((64, 64), bool), auto)[:24, 4:] == IGNORE).all()

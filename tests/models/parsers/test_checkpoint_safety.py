@@ -53,3 +53,29 @@ def test_shipped_checkpoints_load_safely():
     for tier in ("rnng", "student", "teacher"):
         blob = checkpoint.load(f"checkpoints/{tier}.pt", tier)
         assert blob["tier"] == tier and blob["state_dict"]
+
+
+def test_cards_read_without_torch_are_the_checkpoints_cards(tmp_path):
+    """read_card (what --model auto ranks the tiers by) gives the card that torch.load gives."""
+    for tier in ("rnng", "student", "teacher"):
+        assert checkpoint.read_card(f"checkpoints/{tier}.pt", tier) == checkpoint.load(f"checkpoints/{tier}.pt", tier)["card"]
+    assert checkpoint.read_card("checkpoints/rnng.pt", "student") == {}   # another tier's file
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(2000))
+    assert checkpoint.read_card(garbage, "rnng") == {} and checkpoint.read_card(tmp_path / "none.pt", "rnng") == {}
+
+
+def test_crafted_pickle_never_runs_when_only_the_card_is_read(tmp_path):
+    path, marker = _evil_file(tmp_path)
+    assert checkpoint.read_card(path, "rnng") == {}
+    assert not marker.exists()
+
+
+def test_ranking_the_tiers_imports_no_torch():
+    import subprocess
+    import sys
+    code = ("import sys; from models.parsers import select; "
+            "print(select.ranked()[0], select.recorded_accuracy('rnng') > 0, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["True", "False"]

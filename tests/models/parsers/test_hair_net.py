@@ -11,8 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.parsers.hair_net import (DEFAULT_CHECKPOINT, HairNet, HairNetError, TransposeConvBias,
-                                     load_hair_net)
+from models.parsers import onnx_runtime
+from models.parsers.hair_net import (DEFAULT_CHECKPOINT, ONNX_FILE, HairNetError, OrtHairNet, load_hair_net,
+                                     load_torch_hair_net)
+from models.parsers.hair_net_torch import HairNet, TransposeConvBias, max_pool_argmax, max_unpool
 from tests.conftest import RunsCode
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -26,7 +28,7 @@ LFW_F1_FLOOR = 0.72   # measured 0.7988 on these 40 (0.7812 on all 1,791): a bro
 @pytest.fixture(scope="module")
 def net():
     torch.set_num_threads(1)
-    return load_hair_net()
+    return load_torch_hair_net()
 
 
 def test_shipped_checkpoint_is_small_and_fp16():
@@ -146,10 +148,13 @@ def test_pool_unpool_match_mediapipe_loops():
                             best, arg = x[0, c, 2 * oy + fy, 2 * ox + fx], (fy, fx)
                 ref_pool[0, c, oy, ox] = best
                 ref_unpool[0, c, 2 * oy + arg[0], 2 * ox + arg[1]] = values[0, c, oy, ox]
-    pooled, idx = F.max_pool2d(torch.from_numpy(x), 2, 2, return_indices=True)
+    pooled, mask = max_pool_argmax(torch.from_numpy(x))
     np.testing.assert_array_equal(pooled.numpy(), ref_pool)
-    unpooled = F.max_unpool2d(torch.from_numpy(values), idx, 2, 2, output_size=x.shape[2:])
+    unpooled = max_unpool(torch.from_numpy(values), mask)
     np.testing.assert_array_equal(unpooled.numpy(), ref_unpool)
+    # ... as torch's own max_pool2d / max_unpool2d, which ONNX export cannot take
+    pooled, idx = F.max_pool2d(torch.from_numpy(x), 2, 2, return_indices=True)
+    assert torch.equal(F.max_unpool2d(torch.from_numpy(values), idx, 2, 2, output_size=x.shape[2:]), unpooled)
 
 
 # --- with ../shared: the converter and LFW ------------------------------------------------------
@@ -179,3 +184,39 @@ def test_lfw_hair_f1_subset(net):
     assert len(pairs) == 40
     result = evaluate(net, pairs, size=512)
     assert result["all"]["f1"] > LFW_F1_FLOOR, result
+
+
+# --- ONNX Runtime, without torch ----------------------------------------------------------------
+
+@pytest.mark.skipif(not onnx_runtime.available(), reason="onnxruntime not installed")
+def test_onnx_file_belongs_to_the_checkpoint_and_matches_torch_on_real_portraits(net):
+    """load_hair_net() runs the exported file (python -m tools.export_onnx hair_net)."""
+    from models.perception.hair import INPUT
+    from tests.faces import real_faces
+    ort_net = load_hair_net()
+    assert isinstance(ort_net, OrtHairNet), "re-export: python -m tools.export_onnx hair_net"
+    import cv2
+    images = [cv2.resize(image, (INPUT, INPUT), interpolation=cv2.INTER_AREA) for image in real_faces().values()]
+    x = np.zeros((len(images), 4, INPUT, INPUT), np.float32)
+    x[:, :3] = np.stack(images).transpose(0, 3, 1, 2) / 255
+    x[1, 3] = net.hair_probability(x[1:2])[0]   # a previous frame's hair in the 4th channel
+    a, b = net.hair_probability(x), ort_net.hair_probability(x)
+    assert a.shape == b.shape == (len(images), INPUT, INPUT)
+    print(f"max |diff| {np.abs(a - b).max():.1e}, mean {np.abs(a - b).mean():.1e}")
+    assert np.abs(a - b).max() < 1e-2 and np.abs(a - b).mean() < 1e-5
+    assert ((a > 0.5) == (b > 0.5)).mean() > 0.9999
+    assert np.abs(ort_net.hair_probability(x[:, :, :256, :320]) - net.hair_probability(x[:, :, :256, :320])).max() < 1e-2
+
+
+@pytest.mark.skipif(not onnx_runtime.available(), reason="onnxruntime not installed")
+def test_other_weights_run_on_torch(tmp_path):
+    import shutil
+    copy = tmp_path / "hair_net.pt"
+    shutil.copy(DEFAULT_CHECKPOINT, copy)
+    shutil.copytree(onnx_runtime.folder(DEFAULT_CHECKPOINT), onnx_runtime.folder(copy))
+    assert isinstance(load_hair_net(copy), OrtHairNet)
+    blob = torch.load(copy, weights_only=True)
+    blob["state_dict"]["head_out.bias"] += 0.1   # other weights beside the same file
+    torch.save(blob, copy)
+    assert isinstance(load_hair_net(copy), HairNet)
+    assert (onnx_runtime.folder(copy) / ONNX_FILE).is_file()

@@ -16,10 +16,12 @@ def test_different_budgets_give_different_picks():
     best = {name: min(rounds) for name, rounds in timed.items()}   # each tier timed in two rounds
     assert set(timed) == set(candidates) and all(len(r) == 2 for r in timed.values())
     assert none_fit == min(best, key=best.get)
-    # a budget between the two measured times picks the faster tier
+    # a budget between the two measured times picks the faster tier (only when they are clearly
+    # apart: RNN-G on ONNX Runtime and the landmark tier both take ~7-10 ms a face here, and a
+    # loaded machine moves single timings by 2x)
     slow, fast = sorted(best, key=best.get, reverse=True)
-    if best[slow] > 1.5 * best[fast]:
-        middle, _, _ = select.pick_tier(*batch, budget_ms=1.3 * best[fast], device="cpu", candidates=(slow, fast))
+    if best[slow] > 2 * best[fast]:
+        middle, _, _ = select.pick_tier(*batch, budget_ms=1.5 * best[fast], device="cpu", candidates=(slow, fast))
         assert middle == fast
 
 

@@ -208,6 +208,14 @@ def test_train_resume_export_evaluate(tiny_data, tmp_path, toy_registry, capsys)
     assert blob["card"]["hardware"].startswith("CPU")
     assert all(torch.equal(v, state["model"][k].half()) for k, v in blob["state_dict"].items())
 
+    # --init: a new run starts from those weights (fresh optimizer): its first epoch's loss is
+    # a trained net's, below the same midpoint
+    fine = tmp_path / "fine"
+    train.main(["--model", "toy", "--data", str(tiny_data), "--out", str(fine), "--device", "cpu", "--threads", "1",
+                "--seed", "1", "--sources", "facesynthetics", "--epochs", "1", "--init", str(exported)])
+    assert read_jsonl(fine / "metrics.jsonl")[0]["train"]["loss"] < (lines[0]["train"]["loss"] + lines[2]["train"]["loss"]) / 2
+    assert json.loads((fine / "config.json").read_text())["init"] == str(exported)
+
     capsys.readouterr()
     report = evaluate.main(["--model", "toy", "--data", str(tiny_data), "--checkpoint", str(exported),
                             "--device", "cpu", "--json", str(tmp_path / "eval.json")])
