@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from core.classes import IGNORE, NUM_CLASSES
 from models.parsers.rnng import COMPONENTS, Component, RNNGNet
-from models.training.trainable import Recipe, merge_batches, open_train_extra
+from models.training.trainable import Recipe, merge_batches, real_face_datasets
 
 
 def boundary_target(label: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,11 +115,7 @@ class RNNGRecipe(Recipe):
 
     def extra_datasets(self, config, data_dir) -> dict:
         """The loop's extra loader: real faces (see default_config), cycled beside the main one."""
-        if not config.get("real_sources"):
-            return {}
-        ds = open_train_extra(config, data_dir, int(config["input_size"]), sources=config["real_sources"],
-                              label_kinds=["full", "partial", "auto"])
-        return {"real": ds} if ds is not None else {}
+        return real_face_datasets(config, data_dir)
 
     def class_weights(self, label, cfg) -> torch.Tensor:
         """Running pixel counts of the labels seen in training -> median-frequency weights."""
