@@ -18,7 +18,7 @@ from core.classes import (INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE, NUM
 APPLY = {"smooth": skin.apply, "blush": cheeks.apply, "eyeshadow": eyes.eyeshadow, "brows": eyes.brows,
          "lipstick": lips.apply, "teeth": teeth.apply, "hair": hair.apply}
 # the classes each effect reads: without label maps the parse stage computes and smooths only
-# these (tests/effects/test_render.py renders with only them and compares)
+# these (tests/effects/test_effects.py renders each effect with only them and compares)
 READS = {"smooth": (SKIN, NOSE), "blush": (SKIN, LEFT_EYE, RIGHT_EYE), "eyeshadow": eyes.AVOID,
          "brows": (LEFT_BROW, RIGHT_BROW), "lipstick": (UPPER_LIP, LOWER_LIP), "teeth": (INNER_MOUTH,),
          "hair": tuple(range(NUM_CLASSES))}   # its colour gates and region growing read them all
