@@ -3,7 +3,7 @@
     python -m benchmarks.accuracy [--data data/faceparse] [--tiers landmarks rnng ...] [--json out/accuracy.json]
                                   [--person-mask] [--checkpoint PATH (one tier)] [--threads 1]
 
---person-mask adds a row per learned tier with its hair and skin kept inside mediapipe's
+--person-mask adds a row per learned tier (and `combined`) with its hair and skin kept inside mediapipe's
 person mask of the crop, as the live pipeline does (models/perception/person_mask.py).
 
 FaceSynthetics validation (ids 64-79, full labels): per-class F1, Helen overall F1, LaPa mean F1.
@@ -83,7 +83,8 @@ def main():
         ap.error("--checkpoint needs exactly one tier in --tiers")
     runs = [(t, t, False) for t in tiers]
     if args.person_mask:
-        runs += [(f"{t} + person mask", t, True) for t in tiers if registry.tier(t).learned]
+        # the tiers the live pipeline masks: every one but the landmark tier, which masks inside its parser
+        runs += [(f"{t} + person mask", t, True) for t in tiers if registry.tier(t).learned or registry.tier(t).uses]
     results = {}
     for name, tier, masked in runs:
         results[name] = score(tier, args.data, masked, args.checkpoint)

@@ -20,6 +20,7 @@ class Tier:
     parser: str | None = None   # "module:Parser class" of a tier without weights
     network: str | None = None  # "module:TierNet class" of a learned tier, rebuilt from its checkpoint
     cpu_parser: str | None = None  # "module:function": checkpoint path -> a parser without torch, or None
+    uses: tuple[str, ...] = ()     # learned tiers whose weights this weightless tier runs (built with device, checkpoint)
 
     @property
     def learned(self) -> bool:
@@ -35,6 +36,8 @@ TIERS = {t.name: t for t in [
          parser="models.parsers.landmark_parser:LandmarkParser"),
     Tier("rnng", "shallow CNN + gated spatial RNN (Liu et al. BMVC 2017)", network="models.parsers.rnng:RNNGNet",
          cpu_parser="models.parsers.rnng_ort:load"),
+    Tier("combined", "per class the best source on real photos: the landmark tier's eyes and lips, RNN-G's "
+         "skin, brows, nose and hair", parser="models.parsers.combined:CombinedParser", uses=("rnng",)),
     Tier("student", "Student Network distilled from the teacher (Wei et al. TIP)",
          network="models.parsers.student:StudentNet"),
     Tier("teacher", "truncated-VGG16 FCN with sc loss (Wei et al. TIP)", network="models.parsers.teacher:TeacherNet"),
@@ -68,6 +71,8 @@ def create_parser(name: str, device: str = "auto", checkpoint=None):
     tier with a torch-free path (RNN-G: ONNX Runtime) runs on it when the files exported for
     these weights are there; otherwise, and on a GPU, on torch."""
     t = tier(name)
+    if t.uses:   # `checkpoint`: weights for the learned tier it runs
+        return resolve(t.parser)(device=device, checkpoint=checkpoint)
     if not t.learned:
         return resolve(t.parser)()
     from models.parsers.checkpoint import CheckpointError
@@ -86,5 +91,7 @@ def create_parser(name: str, device: str = "auto", checkpoint=None):
 
 
 def available_checkpoints() -> list[str]:
-    """Tiers that can run here: the landmark tier and those whose checkpoint is present."""
-    return [n for n, t in TIERS.items() if not t.learned or t.checkpoint.is_file()]
+    """Tiers that can run here: the landmark tier and those whose checkpoints are present."""
+    def present(t: Tier) -> bool:
+        return (not t.learned or t.checkpoint.is_file()) and all(TIERS[u].checkpoint.is_file() for u in t.uses)
+    return [n for n, t in TIERS.items() if present(t)]

@@ -1,5 +1,7 @@
 """run_live.py as a user runs it: real files in, real files out, clean one-line errors."""
 
+from pathlib import Path
+
 import av
 import cv2
 import numpy as np
@@ -59,6 +61,32 @@ def test_image_labels_and_no_face_passthrough(tmp_path, capsys):
     assert code == 0 and "no face" in err and err.startswith("warning:") and "wrote" in out
     assert np.array_equal(cv2.imread(str(tmp_path / "c.png")), cv2.imread(str(scenery)))
 
+
+
+def test_combined_tier_takes_eyes_and_lips_from_landmarks_the_rest_from_rnng(tmp_path, capsys):
+    """`--model combined` on a real portrait: its saved eyes and lips are the landmark tier's,
+    its brows, nose and hair RNN-G's (each run as a user would, label maps compared)."""
+    from models.parsers import registry
+    if "combined" not in registry.available_checkpoints():
+        pytest.skip("needs checkpoints/rnng.pt (committed with the project)")
+    portrait = Path(__file__).parents[1] / "fixtures" / "portrait_B001298.jpg"
+    labels = {}
+    for model in ("combined", "landmarks", "rnng"):
+        code, out, err = run(capsys, "--input", portrait, "--output", tmp_path / f"{model}.png",
+                             "--save-labels", tmp_path / f"{model}_labels.png", "--model", model)
+        assert code == 0, err
+        labels[model] = cv2.imread(str(tmp_path / f"{model}_labels.png"), cv2.IMREAD_UNCHANGED)
+
+    def iou(a, b, classes):
+        a, b = np.isin(a, classes), np.isin(b, classes)
+        return (a & b).sum() / max((a | b).sum(), 1)
+
+    combined = labels["combined"]
+    for cls in (4, 5, 7, 8, 9):         # eyes, upper lip, inner mouth, lower lip
+        assert (labels["landmarks"] == cls).sum() > 20
+        assert iou(combined, labels["landmarks"], [cls]) > 0.85, cls
+    for cls in (2, 3, 6, 10):           # brows, nose, hair
+        assert iou(combined, labels["rnng"], [cls]) > 0.9, cls
 
 def test_folder_batches_and_skips_bad_files(tmp_path, capsys):
     folder = tmp_path / "photos"

@@ -34,9 +34,29 @@ def test_scores_come_from_the_cards_landmarks_too():
     """The landmark tier's scores live in checkpoints/landmarks.json, read like the others' cards."""
     assert select.card("landmarks")["val"]["overall_f1"] > 0.5
     assert select.recorded_accuracy("landmarks") > 1.5
+    assert select.card("combined")["val"]["overall_f1"] > 0.5
     if "rnng" in registry.available_checkpoints():
         assert select.recorded_accuracy("rnng") > select.recorded_accuracy("landmarks")
-        assert select.ranked()[0] == "rnng"
+        # on synthetic faces RNN-G leads; the real photos rank the combination first
+        assert select.recorded_accuracy("rnng") > select.recorded_accuracy("combined")
+        assert select.ranked()[0] == "combined"
+
+
+def test_real_photo_evidence_outranks_validation(monkeypatch):
+    """Tiers with hidden real-photo figures come first, by overall + mean there; the rest
+    follow by their validation sum; a tier without both real figures counts as without."""
+    real = select.real_photo_scores()
+    assert set(real) >= {"combined", "rnng", "landmarks", "teacher", "student"}
+    assert select.accuracy_key("combined") == (1, pytest.approx(0.859 + 0.797))
+    assert select.accuracy_key("bspnet") == (0, select.recorded_accuracy("bspnet"))
+    order = select.ranked()
+    with_real = [n for n in order if n in real]
+    assert order[:len(with_real)] == with_real       # every real-photo tier before every other
+    monkeypatch.setattr(select, "real_photo_scores", lambda: {"bspnet": {"overall_f1": 0.99, "mean_f1": 0.99},
+                                                              "rnng": {"overall_f1": 0.9}})
+    assert select.ranked(["landmarks", "rnng", "bspnet"])[0] == "bspnet"
+    assert select.accuracy_key("rnng")[0] == 0       # overall alone is not enough evidence
+    assert select.ranked(["landmarks", "rnng"]) == ["rnng", "landmarks"]   # back to validation
 
 
 def test_photos_get_the_most_accurate_tier_without_timing():
@@ -51,14 +71,14 @@ def test_auto_ranks_every_runnable_tier_by_its_card():
     """No runnable tier is left out of auto's choice, and the order is the cards' scores."""
     order = select.ranked()
     assert set(order) == set(registry.available_checkpoints())
-    scores = [select.recorded_accuracy(n) for n in order]
+    scores = [select.accuracy_key(n) for n in order]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_auto_never_picks_a_tier_less_accurate_than_one_it_could_afford(monkeypatch):
     """With known per-face times (the real parsers load; only the clock is fixed, as a busy
     machine would make it noisy), every budget gets the most accurate tier that fits it."""
-    ms = {"landmarks": 6.0, "rnng": 9.0, "student": 4.0, "teacher": 40.0, "rednet": 15.0, "bspnet": 8.0,
+    ms = {"landmarks": 6.0, "rnng": 9.0, "combined": 10.5, "student": 4.0, "teacher": 40.0, "rednet": 15.0, "bspnet": 8.0,
           "stn-icnn": 25.0}
     monkeypatch.setattr(select, "time_parser", lambda parser, *a, **k: ms[parser.name])
     runnable = select.ranked()
@@ -67,7 +87,7 @@ def test_auto_never_picks_a_tier_less_accurate_than_one_it_could_afford(monkeypa
         picked, parser, timed = select.pick_tier(*batch, budget_ms=budget, device="cpu")
         affordable = [n for n in runnable if select.fits(ms[n], budget)]
         if affordable:
-            assert picked == max(affordable, key=select.recorded_accuracy), budget
+            assert picked == max(affordable, key=select.accuracy_key), budget
         else:   # nothing fits: the fastest
             assert picked == min(runnable, key=ms.get), budget
         assert parser.name == picked
