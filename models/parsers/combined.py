@@ -35,14 +35,19 @@ EPS = 1e-6
 def combine(landmark: np.ndarray, rnng: np.ndarray) -> np.ndarray:
     """(N, 11, S, S) combined probabilities from the landmark tier's (its FROM_LANDMARKS planes
     are read) and RNN-G's; `rnng` is modified in place and returned."""
-    s = list(FROM_LANDMARKS)
-    taken = landmark[:, s].sum(1)
-    left = np.maximum(1.0 - rnng[:, s].sum(1), 0.0) + EPS   # RNN-G's mass outside S (it sums to 1)
-    scale = (1.0 - taken) / left
+    taken, theirs = landmark[:, LEFT_EYE].copy(), rnng[:, LEFT_EYE].copy()
+    for c in FROM_LANDMARKS[1:]:
+        taken += landmark[:, c]
+        theirs += rnng[:, c]
+    np.subtract(1.0, theirs, out=theirs)                      # RNN-G's mass outside S (it sums to 1)
+    np.maximum(theirs, 0.0, out=theirs)
+    scale = np.subtract(1.0, taken, out=taken)
+    scale /= theirs + EPS
     rnng[:, SKIN] += EPS
     for c in FROM_RNNG:
         rnng[:, c] *= scale
-    rnng[:, s] = landmark[:, s]
+    for c in FROM_LANDMARKS:
+        rnng[:, c] = landmark[:, c]
     return rnng
 
 
@@ -62,16 +67,16 @@ class CombinedParser(Parser):
     def parse_classes(self, crops, five, mesh, classes):
         """Only what `classes` needs: lipstick alone (the lips) is the landmark tier's polygons,
         RNN-G runs only for the faces without a mesh."""
-        n = len(crops)
-        no_mesh = np.ones(n, bool) if mesh is None else np.isnan(mesh).any(axis=(1, 2))
-        wanted = frozenset(FROM_LANDMARKS)
-        out = self.landmarks.parse_classes(crops, five, mesh, wanted)
-        rows = np.arange(n) if not classes <= wanted else np.flatnonzero(no_mesh)
-        if len(rows) == 0:
-            return out
-        rnng = np.array(self.rnng(crops[rows], five[rows], None if mesh is None else mesh[rows], classes),
-                        np.float32)
-        meshed = ~no_mesh[rows]
-        rnng[meshed] = combine(out[rows[meshed]], rnng[meshed])
-        out[rows] = rnng
-        return out
+        no_mesh = np.ones(len(crops), bool) if mesh is None else np.isnan(mesh).any(axis=(1, 2))
+        landmark = self.landmarks.parse_classes(crops, five, mesh, frozenset(FROM_LANDMARKS))
+        if classes <= frozenset(FROM_LANDMARKS):
+            if no_mesh.any():
+                landmark[no_mesh] = self.rnng(crops[no_mesh], five[no_mesh],
+                                              None if mesh is None else mesh[no_mesh], classes)
+            return landmark
+        probs = np.asarray(self.rnng(crops, five, mesh, classes), np.float32)   # a fresh array: combined in place
+        if not no_mesh.any():
+            return combine(landmark, probs)
+        meshed = ~no_mesh
+        probs[meshed] = combine(landmark[meshed], probs[meshed])
+        return probs
