@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from core import align
+from core.classes import BACKGROUND, HAIR, SKIN
 from models.perception import hair as whole_hair
 from models.perception.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
@@ -43,7 +44,7 @@ class FacePipeline:
     def track(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
         faces = self.tracker.process(frame.image)
-        person = self.person(frame.image) if faces and self.person is not None else None
+        person = self.person(frame.image) if faces and self.person is not None and self.person_wanted() else None
         t1 = time.perf_counter()
         if self.landmark_smoother is not None:
             faces = self.landmark_smoother(faces, frame.time)
@@ -70,6 +71,12 @@ class FacePipeline:
             return None
         from effects.render import classes_read
         return classes_read(self.effects)
+
+    def person_wanted(self) -> bool:
+        """Whether the person mask can change what this frame's outputs read: it moves hair and
+        skin to background (lipstick alone reads neither: `combined` then parses the lips alone)."""
+        classes = self.classes_wanted()
+        return classes is None or not classes.isdisjoint((BACKGROUND, SKIN, HAIR))
 
     def parse(self, result: FrameResult) -> FrameResult:
         return self.parse_batch([result])[0]

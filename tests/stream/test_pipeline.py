@@ -89,3 +89,29 @@ def test_effects_alone_parse_and_smooth_only_their_classes_with_the_same_image()
             assert pipeline.parser._segmenter._segmenter is None   # no skin/hair models ran
     assert np.abs(outputs[True] - outputs[False]).mean() < 0.05
     assert np.abs(outputs[True] - outputs[False]).max() <= 8
+
+
+def test_combined_with_lipstick_alone_runs_neither_rnng_nor_the_person_mask(monkeypatch):
+    """`combined` with lipstick alone: the landmark tier's lips, no RNN-G and no person mask;
+    the rendered frames are those of the full parse within a grey level or so."""
+    if "combined" not in registry.available_checkpoints():
+        pytest.skip("needs checkpoints/rnng.pt (committed with the project)")
+    from effects import parse_effects
+    outputs = {}
+    for labels in (True, False):
+        pipeline = session.build_pipeline(model="combined", effects=parse_effects("lipstick=#b0103a:0.8"),
+                                          max_faces=1, whole_hair=False)
+        pipeline.labels_wanted = labels
+        rnng_calls = []
+        rnng = pipeline.parser.rnng
+        monkeypatch.setattr(pipeline.parser, "rnng", lambda *a: rnng_calls.append(1) or rnng(*a))
+        with VideoFileSource("assets/demo.mp4") as src:
+            results = [r for _, r in zip(range(15), pipeline.run(src))]
+        pipeline.close()
+        outputs[labels] = np.stack([r.output for r in results]).astype(np.float32)
+        assert all(r.faces for r in results)
+        masked = [r.person_mask is not None for r in results]
+        # (the stage threads may parse a few frames beyond the 15 taken)
+        assert (all(masked) and len(rnng_calls) >= 15) if labels else (not any(masked) and not rnng_calls)
+    assert np.abs(outputs[True] - outputs[False]).mean() < 0.05
+    assert np.abs(outputs[True] - outputs[False]).max() <= 8
