@@ -173,6 +173,6 @@ def test_quiet_keeps_results_on_stdout_and_nothing_on_stderr(tmp_path, capsys, a
 def test_help_lists_the_tiers_and_the_examples(capsys):
     assert run_live.main(["--help"]) == 0
     text = capsys.readouterr().out
-    assert "{auto,landmarks,rnng,student,teacher,rednet,bspnet,stn-icnn}" in text.replace("\n", "").replace(" ", "")
+    assert "{auto,landmarks,rnng,combined,student,teacher,rednet,bspnet,stn-icnn}" in text.replace("\n", "").replace(" ", "")
     assert "examples:" in text and "--virtual-camera" in text and "python run_live.py --camera /dev/video2" in text
     assert "-q, --quiet" in text and "N|DEVICE|URL" in text
