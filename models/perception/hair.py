@@ -193,6 +193,8 @@ def fuse_learned(probs: np.ndarray, hair: np.ndarray, crop: np.ndarray, fusion: 
     inv = 1 / np.maximum(mass, 1e-6)
     skin_like = skin_coloured(crop, probs[SKIN])
     share = fusion.share(hair, probs[HAIR] * inv, probs[SKIN] * inv, skin_like, person)
+    if SCALP:   # the scalp rule on top: LFW has too few bald dark-skinned heads to teach it (README, Hair)
+        share *= 1 - skin_like * np.clip((0.5 - hair) * 4, 0, 1)
     to_skin = probs[SKIN] + probs[HAIR] * skin_like
     to_skin_share = to_skin * inv
     probs[HAIR] = mass * share
