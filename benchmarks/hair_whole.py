@@ -81,7 +81,8 @@ def run_user_path(pairs, model: str, repo: Path = ROOT, checkpoint: Path | None 
 
 
 def sweep(sets, model: str, only=None, extra=None):
-    """Head-crop geometry and the fusion's parser weight, in process (one tracking per image)."""
+    """Head-crop geometry and the "mix" rule's parser weight, in process (one tracking per image).
+    The learned rule is fitted and replayed by tools.fit_hair_fusion (--check)."""
     from core.types import Frame
     from models.perception import hair as whole_hair
     from stream import assemble
