@@ -121,11 +121,9 @@ def inside_person(person: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarr
     """How far each head-crop pixel is inside the person (the frame's person mask): 1 from a
     person probability of 0.5 up, falling to 0 at 0. Hair the network finds on a dark backdrop
     beside the head lies outside the person."""
-    # warped at a quarter of the side and scaled up: the selfie mask is coarse anyway (0.05 ms, not 0.25)
-    small = size // 4
-    quarter = np.asarray(matrix, np.float64) * (small / size)
-    inside = cv2.warpAffine(person, quarter, (small, small), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    inside = cv2.resize(inside, (size, size), interpolation=cv2.INTER_LINEAR)
+    # nearest neighbour: the selfie mask is smooth at this scale, and it halves the warp (0.1 ms)
+    inside = cv2.warpAffine(person, np.asarray(matrix, np.float64), (size, size), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_REPLICATE)
     return np.minimum(inside * np.float32(2), np.float32(1))
 
 

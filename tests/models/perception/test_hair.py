@@ -173,8 +173,8 @@ def test_hair_stays_inside_the_person(net):
     free_frame = whole_hair._warp_into(free.prob, free.matrix, (0, 0, w, h))
     gated_frame = whole_hair._warp_into(gated.prob, gated.matrix, (0, 0, w, h))
     assert free_frame[:, half + 3:].max() > 0.5       # the network's hair on that side
-    assert gated_frame[:, half + 12:].max() < 0.01    # gone outside the person (the gate is coarse: 4x the pixels)
-    assert np.allclose(gated_frame[:, :half - 12], free_frame[:, :half - 12], atol=1e-4)
+    assert gated_frame[:, half + 3:].max() < 0.01     # gone outside the person
+    assert np.allclose(gated_frame[:, :half - 3], free_frame[:, :half - 3], atol=1e-4)
 
 
 def test_to_frame_covers_the_head_crop_and_keeps_the_parse_inside(net):
