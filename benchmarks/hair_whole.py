@@ -146,11 +146,11 @@ def main():
         rows[name] = score(pairs, hair_of)
         if name == "lfw_empty":   # the learned fusion is fitted on training people: both halves apart
             for split in ("train", "val"):
-                rows[f"{name}_{split}"] = score([(i, m) for i, m in pairs if split_of_person(person_of(i.stem)) == split],
-                                                hair_of)
+                part = [(i, m) for i, m in pairs if split_of_person(person_of(i.stem)) == split]
+                rows[f"{name}_{split}"] = score(part, hair_of)
         if name == "dev":         # the bald and shaved heads (empty masks): hair as a share of the image
-            rows["dev_bald"] = score([(i, m) for i, m in pairs if not (cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 191).any()],
-                                     hair_of)
+            bald = [(i, m) for i, m in pairs if not (cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 191).any()]
+            rows["dev_bald"] = score(bald, hair_of)
         for row in [k for k in rows if k == name or k.startswith(name + "_")]:
             s = rows[row]
             print(f"{args.model} {args.checkpoint or args.repo.resolve().name} {row:<15} {s['images']:4d} images: "

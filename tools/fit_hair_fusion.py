@@ -142,7 +142,8 @@ def errors(model: str, folder: Path, split: str = "train", worst: int = 12, out:
     print(f"{split}: F1 {2 * tp / (2 * tp + fp + fn):.3f}  tp {tp} fp {fp} fn {fn}")
     for key in sorted(counts):
         if key[2] != "tp":
-            print(f"  {key[2]} {key[0]:>8} {key[1]:<11} {counts[key]:8d}  ({100 * counts[key] / (fp + fn):.1f}% of errors)")
+            share = 100 * counts[key] / (fp + fn)
+            print(f"  {key[2]} {key[0]:>8} {key[1]:<11} {counts[key]:8d}  ({share:.1f}% of errors)")
     for n, stem, note in sorted(per_image, reverse=True)[:worst]:
         print(f"  worst: {stem} {n} px wrong {note}")
 

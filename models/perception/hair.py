@@ -7,7 +7,8 @@ outside it. Per face, a square crop with the face's alignment (same rotation), c
 network at `INPUT` pixels; in video its 4th channel gets the previous frame's hair moved to
 the current crop by the change of the face's alignment (0 for stills and new faces).
 The choice of crop and input size and the fusion rule were measured on LFW validation images
-and the hair dev set (tests/fixtures/hair_dev): see benchmarks/hair_whole.py and README.
+and the hair dev set (tests/fixtures/hair_dev): see benchmarks/hair_whole.py and README. The
+learned rule (fuse_learned) is fitted on LFW's training people by tools/fit_hair_fusion.py.
 """
 import json
 from dataclasses import dataclass
@@ -140,7 +141,8 @@ def fuse(probs: np.ndarray, hair: np.ndarray, parser_weight: float = PARSER_WEIG
     """Per pixel of the aligned crop, in place: the face parts (skin, brows, eyes, nose, lips,
     mouth) stay the parser's; what the parser leaves to hair or background is split between
     them by the hair network's probability h and the parser's own hair share q:
-    with `fusion` (a Fusion fitted for the tier, with the crop): fuse_learned; else "mix": w q + (1 - w) h;  "product": h q / (h q + (1 - h)(1 - q)) (both must agree).
+    with `fusion` (the tier's fitted rule) and the crop: fuse_learned; else
+    "mix": w q + (1 - w) h;  "product": h q / (h q + (1 - h)(1 - q)) (both must agree).
     Above the brows, where the hair network is surer than `fringe`, its hair also takes the
     parser's skin (a fringe over the forehead that a parser took for skin); 0 turns that off.
     With the crop (S, S, 3 RGB): hair that has the face's skin colour where the hair network
@@ -209,8 +211,9 @@ def fusion_features(hair: np.ndarray, q: np.ndarray, s: np.ndarray, skin_like: n
     """Per-pixel features of the learned fusion, each (S, S) float32 (rows broadcast): the hair
     network's probability h and the parser's hair and skin shares q and s (of its hair + skin +
     background) as log-odds (clipped to 2%..98%), h x q, closeness to the face's skin colour
-    (skin_coloured), the person mask (1 without one) and its product with h, and the rows above the brows (crown) and below the chin
-    (chin) of the aligned crop, alone and with h, q, s (how far to trust each differs there)."""
+    (skin_coloured), the person mask (1 without one) and its product with h, and the rows above
+    the brows (crown) and below the chin (chin) of the aligned crop, alone and with h, q, s (how
+    far to trust each differs there). h x q is scaled by 0.1, near the others' range."""
     h, lq, ls = _logit(hair), _logit(q), _logit(s)
     lp = np.float32(1) if person is None else person
     crown, chin = _rows(hair.shape[0])
@@ -245,8 +248,9 @@ class Fusion:
     coef: dict
 
     def share(self, hair, q, s, skin_like, person=None) -> np.ndarray:
-        """The same sum as over fusion_features(hair, q, s, skin_like, person), grouped so that
-        the row terms (crown, chin) are per-row coefficients: about half the cost."""
+        """The same sum as over fusion_features(hair, q, s, skin_like, person) (a test checks
+        it), grouped so that the row terms (crown, chin) become per-row coefficients: fewer
+        full-size operations per frame."""
         c = {name: np.float32(self.coef.get(name, 0.0)) for name in ("bias",) + FEATURES}
         crown, chin = _rows(hair.shape[0])
         h, lq, ls = _logit(hair), _logit(q), _logit(s)

@@ -111,6 +111,18 @@ def test_learned_fusion_keeps_face_parts_and_only_moves_hair_skin_background():
     assert (high[HAIR] >= low[HAIR] - 1e-6).all() and (high[HAIR] - low[HAIR]).mean() > 0.1
 
 
+def test_the_fast_share_is_the_sum_over_the_fitted_features():
+    """Fusion.share (grouped for speed) gives what the fit computed: sigmoid of the sum of
+    coefficient x feature over fusion_features, with and without a person mask."""
+    rng = np.random.default_rng(2)
+    planes = [rng.random((64, 64)).astype(np.float32) for _ in range(5)]
+    coef = {name: float(c) for name, c in zip(("bias",) + whole_hair.FEATURES, rng.normal(size=17))}
+    for person in (planes[4], None):
+        features = whole_hair.fusion_features(*planes[:4], person)
+        z = coef["bias"] + sum(coef[n] * np.broadcast_to(features[n], (64, 64)) for n in whole_hair.FEATURES)
+        assert np.allclose(whole_hair.Fusion(coef).share(*planes[:4], person), 1 / (1 + np.exp(-z)), atol=1e-5)
+
+
 def test_the_learned_rule_finds_the_hair_of_a_real_portrait():
     """Through the pipeline, the learned rule labels the long hair of a fixture portrait as the
     hair network sees it, and keeps the face (nose, cheeks) skin."""
