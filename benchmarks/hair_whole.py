@@ -8,8 +8,10 @@ LFW's empty hair masks, through the user's path (`run_live.py --input DIR --save
 
 Sets: "lfw_val" = the 272 LFW images of the project's validation persons
 (models.data.readers.lfw_hair.split_of_person); "lfw_empty" = the 75 LFW images whose hair
-mask is empty (bald, shaved or hidden hair): false positives as a share of the image; "dev" =
-tests/fixtures/hair_dev (public-domain portraits with hand-checked hair masks). Whole-dataset
+mask is empty (bald, shaved or hidden hair): false positives as a share of the image, also apart
+for its training and validation people (lfw_empty_train, lfw_empty_val); "dev" =
+tests/fixtures/hair_dev (public-domain portraits with hand-checked hair masks), and its bald heads
+(dev_bald, the empty masks). Whole-dataset
 pixel counts over the whole image (F1 = 2TP / (2TP + FP + FN)); an image without a found face
 counts with no hair predicted.
 """
@@ -79,7 +81,8 @@ def run_user_path(pairs, model: str, repo: Path = ROOT, checkpoint: Path | None 
 
 
 def sweep(sets, model: str, only=None, extra=None):
-    """Head-crop geometry and the fusion's parser weight, in process (one tracking per image)."""
+    """Head-crop geometry and the "mix" rule's parser weight, in process (one tracking per image).
+    The learned rule is fitted and replayed by tools.fit_hair_fusion (--check)."""
     from core.types import Frame
     from models.perception import hair as whole_hair
     from stream import assemble
@@ -107,7 +110,7 @@ def sweep(sets, model: str, only=None, extra=None):
         off = cfg.pop("off", False)
         stage = None if off else whole_hair.HairStage(net, **cfg)
         fuse = whole_hair.fuse
-        whole_hair.fuse = lambda p, h, _w=None, w=weight, r=rule, f=fringe, crop=None: fuse(p, h, w, r, f, crop)
+        whole_hair.fuse = lambda p, h, _w=None, w=weight, r=rule, f=fringe, crop=None, **_: fuse(p, h, w, r, f, crop)
         row = {}
         for name, items in tracked.items():
             labels = {}
@@ -139,11 +142,20 @@ def main():
         return sweep(sets, args.model, args.configs, args.config)
     rows = {}
     for name, pairs in sets.items():
-        rows[name] = score(pairs, run_user_path(pairs, args.model, args.repo.resolve(), args.checkpoint))
-        s = rows[name]
-        print(f"{args.model} {args.checkpoint or args.repo.resolve().name} {name:<10} {s['images']:4d} images: "
-              f"hair F1 {s['f1']:.3f} (P {s['precision']:.3f} R {s['recall']:.3f}), "
-              f"false hair {100 * s['fp_share']:.2f}% of pixels", flush=True)
+        hair_of = run_user_path(pairs, args.model, args.repo.resolve(), args.checkpoint)
+        rows[name] = score(pairs, hair_of)
+        if name == "lfw_empty":   # the learned fusion is fitted on training people: both halves apart
+            for split in ("train", "val"):
+                part = [(i, m) for i, m in pairs if split_of_person(person_of(i.stem)) == split]
+                rows[f"{name}_{split}"] = score(part, hair_of)
+        if name == "dev":         # the bald and shaved heads (empty masks): hair as a share of the image
+            bald = [(i, m) for i, m in pairs if not (cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 191).any()]
+            rows["dev_bald"] = score(bald, hair_of)
+        for row in [k for k in rows if k == name or k.startswith(name + "_")]:
+            s = rows[row]
+            print(f"{args.model} {args.checkpoint or args.repo.resolve().name} {row:<15} {s['images']:4d} images: "
+                  f"hair F1 {s['f1']:.3f} (P {s['precision']:.3f} R {s['recall']:.3f}), "
+                  f"false hair {100 * s['fp_share']:.2f}% of pixels", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -51,7 +51,7 @@ class FacePipeline:
         t2 = time.perf_counter()
         hair = {}
         if self.hair is not None and self.hair_wanted():
-            hair = self.hair(frame.image, faces)
+            hair = self.hair(frame.image, faces, person=person)
         elif self.hair is not None:
             self.hair.reset()
         t3 = time.perf_counter()
@@ -100,9 +100,11 @@ class FacePipeline:
                              else np.full((478, 2), np.nan, np.float32) for _, f in faces])
             probs = self._parse_crops(crops, five, mesh, classes)
             for p, crop, (r, f) in zip(probs, crops, faces):
+                person = None
                 if r.person_mask is not None:
-                    keep_inside(p, align.warp_crop(r.person_mask, f.matrix))
-                self._fuse_hair(r, f, p, crop)
+                    person = align.warp_crop(r.person_mask, f.matrix)
+                    keep_inside(p, person)
+                self._fuse_hair(r, f, p, crop, person)
         for r in results:
             r.faces = []
         for i, (r, f) in enumerate(faces):
@@ -135,12 +137,12 @@ class FacePipeline:
         return results
 
     # --- whole-head hair (models/perception/hair.py) ------------------------------------
-    def _fuse_hair(self, result: FrameResult, face, probs, crop) -> None:
+    def _fuse_hair(self, result: FrameResult, face, probs, crop, person=None) -> None:
         """In the aligned crop: the parser's face parts, the hair network's hair or background."""
         hair = result.hair.get(face.id)
         if hair is not None:
             whole_hair.fuse(probs, whole_hair.hair_in_crop(hair, face.matrix, probs.shape[-1]),
-                            self.hair.parser_weight, crop=crop)
+                            self.hair.parser_weight, crop=crop, fusion=self.hair.fusion, person=person)
 
     @staticmethod
     def _to_frame(result: FrameResult, face, probs) -> FaceParse:

@@ -7,15 +7,19 @@ outside it. Per face, a square crop with the face's alignment (same rotation), c
 network at `INPUT` pixels; in video its 4th channel gets the previous frame's hair moved to
 the current crop by the change of the face's alignment (0 for stills and new faces).
 The choice of crop and input size and the fusion rule were measured on LFW validation images
-and the hair dev set (tests/fixtures/hair_dev): see benchmarks/hair_whole.py and README.
+and the hair dev set (tests/fixtures/hair_dev): see benchmarks/hair_whole.py and README. The
+learned rule (fuse_learned) is fitted on LFW's training people by tools/fit_hair_fusion.py.
 """
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from core import align
 from core.classes import BACKGROUND, HAIR, NUM_CLASSES, SKIN
+from core.errors import InputError
 
 EVERY = 2            # video: the network on every 2nd frame (its 15 ms would otherwise slow the stream)
 INPUT = 384          # hair network input side (a multiple of 64: exact to the tflite graph)
@@ -28,6 +32,12 @@ SCALP = True         # skin-coloured "hair" that the hair network does not call 
 FRINGE = 0.9         # hair network's probability above which its hair takes the parser's skin above the brows
 BOX_HAIR = 0.1       # the frame box reaches as far as the network's hair is above this
 EYE = (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]) * align.CROP_SIZE   # eye distance in the aligned crop
+# the learned per-pixel hair share (Fusion), one per tier that has been fitted
+# (python -m tools.fit_hair_fusion); tiers without one keep the "mix" rule
+FUSION_FILE = Path(__file__).resolve().parents[2] / "checkpoints" / "hair_fusion.json"
+# tiers whose hair, skin and background are another tier's: `combined` takes only eyes and lips
+# from the landmark tier, the rest (what the fusion reads) is RNN-G's
+FUSION_OF = {"combined": "rnng"}
 
 
 @dataclass
@@ -67,14 +77,18 @@ class HairStage:
         self.every = every if video else 1
         self._skipped = 0
         self.parser_weight = TIER_WEIGHTS.get(tier, PARSER_WEIGHT)   # for fuse()
+        self.fusion = load_fusion(FUSION_OF.get(tier, tier))   # for fuse(): the tier's learned rule, or None ("mix")
         self._prev: dict[int, HeadHair] = {}
 
     def reset(self):
         """Forget the last hair (frames went by without the stage: it no longer fits)."""
         self._prev = {}
 
-    def __call__(self, image: np.ndarray, faces: list) -> dict[int, HeadHair]:
-        """{face id: HeadHair} for the faces of an RGB frame."""
+    def __call__(self, image: np.ndarray, faces: list, person: np.ndarray | None = None) -> dict[int, HeadHair]:
+        """{face id: HeadHair} for the faces of an RGB frame. person: the frame's person mask
+        (learned tiers), which the hair must lie inside. Stills (video=False) average the
+        network's hair on the crop and on its mirror image (measured: README, Hair); video
+        runs it once, to keep the stage's time."""
         if self.net is None:
             self.net = self.load()
         if not faces:
@@ -93,12 +107,28 @@ class HairStage:
             prev = self._prev.get(f.id) if self.video else None
             if prev is not None:   # see the class docstring: moved with the face by construction
                 x[i, 3] = prev.prob
-        probs = self.net.hair_probability(x)
+        if self.video:
+            probs = self.net.hair_probability(x)
+        else:
+            both = self.net.hair_probability(np.concatenate([x, x[..., ::-1]]))
+            probs = (both[:len(faces)] + both[len(faces):, :, ::-1]) * np.float32(0.5)
+        if person is not None:
+            probs = np.stack([p * inside_person(person, m, self.size) for p, m in zip(probs, mats)])
         out = {f.id: HeadHair(m, p) for f, m, p in zip(faces, mats, probs)}
         self._skipped = 0
         if self.video:
             self._prev = out
         return out
+
+
+def inside_person(person: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """How far each head-crop pixel is inside the person (the frame's person mask): 1 from a
+    person probability of 0.5 up, falling to 0 at 0. Hair the network finds on a dark backdrop
+    beside the head lies outside the person."""
+    # nearest neighbour: the selfie mask is smooth at this scale, and it halves the warp (0.1 ms)
+    inside = cv2.warpAffine(person, np.asarray(matrix, np.float64), (size, size), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_REPLICATE)
+    return np.minimum(inside * np.float32(2), np.float32(1))
 
 
 def hair_in_crop(hair: HeadHair, face_matrix: np.ndarray, size: int = align.CROP_SIZE) -> np.ndarray:
@@ -109,22 +139,22 @@ def hair_in_crop(hair: HeadHair, face_matrix: np.ndarray, size: int = align.CROP
 
 
 def fuse(probs: np.ndarray, hair: np.ndarray, parser_weight: float = PARSER_WEIGHT, rule: str = RULE,
-         fringe: float = FRINGE, crop: np.ndarray | None = None) -> None:
+         fringe: float = FRINGE, crop: np.ndarray | None = None, fusion: "Fusion | None" = None,
+         person: np.ndarray | None = None) -> None:
     """Per pixel of the aligned crop, in place: the face parts (skin, brows, eyes, nose, lips,
     mouth) stay the parser's; what the parser leaves to hair or background is split between
     them by the hair network's probability h and the parser's own hair share q:
+    with `fusion` (the tier's fitted rule) and the crop: fuse_learned; else
     "mix": w q + (1 - w) h;  "product": h q / (h q + (1 - h)(1 - q)) (both must agree).
     Above the brows, where the hair network is surer than `fringe`, its hair also takes the
     parser's skin (a fringe over the forehead that a parser took for skin); 0 turns that off.
     With the crop (S, S, 3 RGB): hair that has the face's skin colour where the hair network
     says "not hair" becomes skin (a bald or shaved scalp that a parser took for hair).
     probs (11, S, S) from the parser; hair (S, S) from hair_in_crop."""
+    if fusion is not None and crop is not None:
+        return fuse_learned(probs, hair, crop, fusion, person)
     if fringe:
-        size = probs.shape[-1]
-        band = slice(0, int(size * (align.TEMPLATE[0, 1] - 0.35 * (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]))))
-        taken = probs[SKIN, band] * (hair[band] > fringe)
-        probs[SKIN, band] -= taken
-        probs[HAIR, band] += taken
+        take_fringe(probs, hair, fringe)
     rest = probs[BACKGROUND] + probs[HAIR]
     q = probs[HAIR] / np.maximum(rest, 1e-6)
     if rule == "product":
@@ -139,6 +169,125 @@ def fuse(probs: np.ndarray, hair: np.ndarray, parser_weight: float = PARSER_WEIG
         taken = probs[HAIR] * bare
         probs[HAIR] -= taken
         probs[SKIN] += taken
+
+
+def take_fringe(probs: np.ndarray, hair: np.ndarray, fringe: float = FRINGE) -> None:
+    """Above the brows, the parser's skin becomes hair where the hair network is surer than
+    `fringe` (in place)."""
+    size = probs.shape[-1]
+    band = slice(0, int(size * (align.TEMPLATE[0, 1] - 0.35 * (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]))))
+    taken = probs[SKIN, band] * (hair[band] > fringe)
+    probs[SKIN, band] -= taken
+    probs[HAIR, band] += taken
+
+
+class FusionError(InputError):
+    """A missing or unreadable hair fusion file: one line for the user."""
+
+
+FEATURES = ("h", "q", "s", "hq", "skin", "skin_h", "person", "person_h",
+            "crown", "crown_h", "crown_q", "crown_s", "chin", "chin_h", "chin_q", "chin_s")
+
+
+def fuse_learned(probs: np.ndarray, hair: np.ndarray, crop: np.ndarray, fusion: "Fusion",
+                 person: np.ndarray | None = None) -> None:
+    """The learned rule, in place: what the parser gives to hair, skin or background (mass m)
+    becomes hair in the share fusion.share(features) says; the rest goes back to background and
+    skin in the parser's proportions, the parser's own hair counting as skin where it has the
+    face's skin colour (a scalp) and as background elsewhere. Brows, eyes, nose and mouth stay
+    the parser's. person (S, S): the person mask in the crop (learned tiers), else None."""
+    mass = probs[BACKGROUND] + probs[HAIR] + probs[SKIN]
+    inv = 1 / np.maximum(mass, 1e-6)
+    skin_like = skin_coloured(crop, probs[SKIN])
+    share = fusion.share(hair, probs[HAIR] * inv, probs[SKIN] * inv, skin_like, person)
+    if SCALP:   # the scalp rule on top: LFW has too few bald dark-skinned heads to teach it (README, Hair)
+        share *= 1 - skin_like * np.clip((0.5 - hair) * 4, 0, 1)
+    to_skin = probs[SKIN] + probs[HAIR] * skin_like
+    to_skin_share = to_skin * inv
+    probs[HAIR] = mass * share
+    probs[SKIN] = (mass - probs[HAIR]) * to_skin_share
+    probs[BACKGROUND] = mass - probs[HAIR] - probs[SKIN]
+
+
+def fusion_features(hair: np.ndarray, q: np.ndarray, s: np.ndarray, skin_like: np.ndarray,
+                    person: np.ndarray | None = None) -> dict:
+    """Per-pixel features of the learned fusion, each (S, S) float32 (rows broadcast): the hair
+    network's probability h and the parser's hair and skin shares q and s (of its hair + skin +
+    background) as log-odds (clipped to 2%..98%), h x q, closeness to the face's skin colour
+    (skin_coloured), the person mask (1 without one) and its product with h, and the rows above
+    the brows (crown) and below the chin (chin) of the aligned crop, alone and with h, q, s (how
+    far to trust each differs there). h x q is scaled by 0.1, near the others' range."""
+    h, lq, ls = _logit(hair), _logit(q), _logit(s)
+    lp = np.float32(1) if person is None else person
+    crown, chin = _rows(hair.shape[0])
+    return {"h": h, "q": lq, "s": ls, "hq": h * lq * np.float32(0.1), "skin": skin_like, "skin_h": skin_like * h,
+            "person": lp, "person_h": lp * h,
+            "crown": crown, "crown_h": crown * h, "crown_q": crown * lq, "crown_s": crown * ls,
+            "chin": chin, "chin_h": chin * h, "chin_q": chin * lq, "chin_s": chin * ls}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    x = np.clip(np.asarray(p, np.float32), np.float32(0.02), np.float32(0.98))
+    np.divide(x, np.float32(1) - x, out=x)
+    return np.log(x, out=x)
+
+
+_ROWS = {}
+
+
+def _rows(size: int):
+    """(size, 1) float32 masks of the crop's rows above the brows and below the chin."""
+    if size not in _ROWS:
+        v = ((np.arange(size) + 0.5) * align.CROP_SIZE / size - align.TEMPLATE[0, 1] * align.CROP_SIZE) / EYE
+        _ROWS[size] = ((v < -0.35).astype(np.float32)[:, None], (v > 2.0).astype(np.float32)[:, None])
+    return _ROWS[size]
+
+
+@dataclass
+class Fusion:
+    """A learned per-pixel hair share: sigmoid(bias + sum of coef * feature) over
+    fusion_features, fitted by logistic regression on LFW's training people
+    (tools/fit_hair_fusion.py)."""
+    coef: dict
+
+    def share(self, hair, q, s, skin_like, person=None) -> np.ndarray:
+        """The same sum as over fusion_features(hair, q, s, skin_like, person) (a test checks
+        it), grouped so that the row terms (crown, chin) become per-row coefficients: fewer
+        full-size operations per frame."""
+        c = {name: np.float32(self.coef.get(name, 0.0)) for name in ("bias",) + FEATURES}
+        crown, chin = _rows(hair.shape[0])
+        h, lq, ls = _logit(hair), _logit(q), _logit(s)
+        lp = np.float32(1) if person is None else person
+        tenth = np.float32(0.1)
+        on_h = (c["h"] + c["crown_h"] * crown + c["chin_h"] * chin) + (c["hq"] * tenth) * lq + c["skin_h"] * skin_like \
+            + c["person_h"] * lp
+        z = h * on_h
+        z += lq * (c["q"] + c["crown_q"] * crown + c["chin_q"] * chin)
+        z += ls * (c["s"] + c["crown_s"] * crown + c["chin_s"] * chin)
+        z += c["skin"] * skin_like + c["person"] * lp + (c["bias"] + c["crown"] * crown + c["chin"] * chin)
+        return 1 / (1 + np.exp(-z))
+
+
+def load_fusion(tier: str | None, path: Path = FUSION_FILE) -> Fusion | None:
+    """The fusion fitted for a tier, or None when the file has none for it (the "mix" rule).
+    FusionError (one line) for a missing, unreadable or malformed file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FusionError(f"hair fusion file not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise FusionError(f"cannot read hair fusion file {path}: {exc.__class__.__name__}") from None
+    tiers = data.get("tiers") if isinstance(data, dict) else None
+    if not isinstance(tiers, dict):
+        raise FusionError(f"not a hair fusion file (no 'tiers'): {path}")
+    coef = tiers.get(tier)
+    if coef is None:
+        return None
+    if (not isinstance(coef, dict) or not set(coef) <= {"bias", *FEATURES}
+            or not all(isinstance(v, (int, float)) for v in coef.values())):
+        raise FusionError(f"not a hair fusion file (bad coefficients for {tier}): {path}")
+    return Fusion({k: float(v) for k, v in coef.items()})
 
 
 def skin_coloured(crop: np.ndarray, skin: np.ndarray) -> np.ndarray:

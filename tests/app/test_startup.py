@@ -77,7 +77,7 @@ import runpy, sys
 from models.perception import hair
 runs = []
 call = hair.HairStage.__call__
-hair.HairStage.__call__ = lambda self, image, faces: runs.append(len(faces)) or call(self, image, faces)
+hair.HairStage.__call__ = lambda self, image, faces, **kw: runs.append(len(faces)) or call(self, image, faces, **kw)
 sys.argv = ["run_live.py", "--model", "landmarks", "--effects", "hair=#6a2ca0:0.5",
             "--input", "tests/fixtures/portrait_A000371.jpg", "--output", {str(out)!r}]
 try:

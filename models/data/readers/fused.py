@@ -72,11 +72,13 @@ class FusedLabeler:
         m = self._load()
         mesh_in = np.full((478, 2), np.nan, np.float32) if mesh is None else mesh
         probs = np.array(m["rnng"].parse(crop[None], five[None], mesh_in[None])[0], np.float32)
-        keep_inside(probs, align.warp_crop(m["person"](image), matrix))
+        frame_person = m["person"](image)
+        person = align.warp_crop(frame_person, matrix)
+        keep_inside(probs, person)
         face = _FaceAt(matrix)
-        hair = m["hair"](image, [face])[face.id]
+        hair = m["hair"](image, [face], person=frame_person)[face.id]
         whole_hair.fuse(probs, whole_hair.hair_in_crop(hair, matrix, probs.shape[-1]), m["hair"].parser_weight,
-                        crop=crop)
+                        crop=crop, fusion=m["hair"].fusion, person=person)
         return probs
 
     def sources(self, image, matrix, crop, five, mesh) -> dict:
