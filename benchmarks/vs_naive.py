@@ -1,7 +1,7 @@
 """Our `run_live.py` against a naive single-threaded loop (the yardstick), whole processes with
 start-up, alternated in one run so that the machine's load hits both alike.
 
-    python -m benchmarks.vs_naive [--clip PATH] [--runs 3] [--only landmarks|rnng|combined|combined-lipstick]
+    python -m benchmarks.vs_naive [--clip PATH] [--runs 3] [--only NAME ...]
 
 The yardstick is ../shared/bench/mesh_lipstick_anchor.py (decode -> face mesh -> lip polygons
 filled and blended -> encode). Each round runs it, then each of our configurations, as separate
@@ -28,6 +28,9 @@ CONFIGS = {  # name -> run_live.py arguments (default flags otherwise: all faces
     "rnng": ["--model", "rnng"],
     "combined": ["--model", "combined"],
     "combined-lipstick": ["--model", "combined", "--effects", "lipstick=#b0103a:0.6"],   # the lips alone: no RNN-G
+    # the hair effect on every frame (issue #12: whole-head hair must not make it slower)
+    "rnng-hair": ["--model", "rnng", "--effects", "hair=#c03030:0.7"],
+    "landmarks-hair": ["--model", "landmarks", "--effects", "hair=#c03030:0.7"],
 }
 
 

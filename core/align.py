@@ -136,20 +136,22 @@ def plane_to_box(plane: np.ndarray, matrix: np.ndarray, box: tuple, outside: flo
                           borderValue=outside)
 
 
-def probs_to_frame(probs: np.ndarray, matrix: np.ndarray, frame_hw: tuple):
+def probs_to_frame(probs: np.ndarray, matrix: np.ndarray, frame_hw: tuple, classes=None):
     """Inverse-warp per-class probabilities (C, S, S) of an aligned crop into the frame.
 
     Returns (box, probs_box): box = (x0, y0, x1, y1) in the frame, probs_box (C, y1-y0, x1-x0)
     float32. Pixels of the box outside the crop get background (class 0) probability 1.
-    Only the box is warped, never the whole frame.
+    Only the box is warped, never the whole frame; with `classes`, only their planes (the
+    others 0).
     """
     size = probs.shape[-1]
     box = crop_box_in_frame(matrix, frame_hw, size)
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return box, np.zeros((probs.shape[0], 0, 0), np.float32)
-    out = np.empty((probs.shape[0], y1 - y0, x1 - x0), np.float32)
-    for c in range(probs.shape[0]):
+    shape = (probs.shape[0], y1 - y0, x1 - x0)
+    out = np.empty(shape, np.float32) if classes is None else np.zeros(shape, np.float32)
+    for c in (range(probs.shape[0]) if classes is None else sorted(classes)):
         out[c] = plane_to_box(probs[c], matrix, box, outside=1.0 if c == 0 else 0.0)
     return box, out
 

@@ -11,8 +11,8 @@ from effects import cheeks, eyes, hair, lips, skin, teeth
 from effects.colour import lab_to_rgb
 from effects.masks import FaceRegion, bounds, face_scale
 from effects.spec import EffectSettings
-from core.classes import (INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE, NUM_CLASSES, RIGHT_BROW, RIGHT_EYE,
-                          SKIN, UPPER_LIP)
+from core.classes import (BACKGROUND, HAIR, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE, NUM_CLASSES,
+                          RIGHT_BROW, RIGHT_EYE, SKIN, UPPER_LIP)
 
 # in EFFECT_NAMES order: the skin is smoothed before colour goes on it
 APPLY = {"smooth": skin.apply, "blush": cheeks.apply, "eyeshadow": eyes.eyeshadow, "brows": eyes.brows,
@@ -22,12 +22,17 @@ APPLY = {"smooth": skin.apply, "blush": cheeks.apply, "eyeshadow": eyes.eyeshado
 READS = {"smooth": (SKIN, NOSE), "blush": (SKIN, LEFT_EYE, RIGHT_EYE), "eyeshadow": eyes.AVOID,
          "brows": (LEFT_BROW, RIGHT_BROW), "lipstick": (UPPER_LIP, LOWER_LIP), "teeth": (INNER_MOUTH,),
          "hair": tuple(range(NUM_CLASSES))}   # its colour gates and region growing read them all
+# with whole-head hair (models/perception/hair.py) the hair effect paints the fused hair as it
+# is; the fusion reads the parser's hair, skin and background
+READS_WHOLE_HAIR = dict(READS, hair=(BACKGROUND, SKIN, HAIR))
 
 
-def classes_read(settings: EffectSettings | None) -> frozenset:
-    """The classes the enabled effects of `settings` read."""
+def classes_read(settings: EffectSettings | None, whole_hair: bool = False) -> frozenset:
+    """The classes the enabled effects of `settings` read (`whole_hair`: every face gets the
+    hair network's whole-head hair)."""
     active = settings.active() if settings is not None else ()
-    return frozenset(c for name in active for c in READS[name])
+    reads = READS_WHOLE_HAIR if whole_hair else READS
+    return frozenset(c for name in active for c in reads[name])
 
 
 def render(frame: np.ndarray, parses: list, settings: EffectSettings, timings: dict | None = None) -> np.ndarray:

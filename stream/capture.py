@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 import av
+from av.video.reformatter import VideoReformatter
 import cv2
 import numpy as np
 
@@ -206,6 +207,9 @@ class VideoFileSource:
             raise InputError(f"{self.path} has no video stream")
         stream = self._stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"   # frame + slice threads; frames still come out in order
+        # one reformatter for the whole stream: frame.to_ndarray(format=...) builds a new swscale
+        # context per frame, and FFmpeg 8 starts and stops its slice threads with each (2 a frame)
+        self._reformatter = VideoReformatter()
         self.time_base = stream.time_base or Fraction(1, 90000)
         self.rate = Fraction(stream.average_rate or stream.guessed_rate or 25)
         self.fps = float(self.rate)
@@ -301,7 +305,7 @@ class VideoFileSource:
         if pts is None:  # some raw streams carry no timestamps: space frames at the average rate
             pts = self.start_pts + round(index / self.rate / self.time_base)
         width, height = self._coded_size  # a stream that changes resolution midway is scaled to its first size
-        image = av_frame.to_ndarray(format="rgb24", width=width, height=height)
+        image = self._reformatter.reformat(av_frame, width=width, height=height, format="rgb24").to_ndarray()
         if self.rotation:   # upright, as players show it (np.rot90 turns counter-clockwise)
             image = np.ascontiguousarray(np.rot90(image, self.rotation // 90))
         return Frame(image=image, index=index, time=float((pts - self.start_pts) * self.time_base), pts=pts,

@@ -70,7 +70,7 @@ class FacePipeline:
         if self.labels_wanted or self.show_labels:
             return None
         from effects.render import classes_read
-        return classes_read(self.effects)
+        return classes_read(self.effects, whole_hair=self.hair is not None)
 
     def person_wanted(self) -> bool:
         """Whether the person mask can change what this frame's outputs read: it moves hair and
@@ -120,8 +120,9 @@ class FacePipeline:
         t0 = time.perf_counter()
         raw = [(r, item) for r in results for item in r.faces]
         if raw and self.prob_smoother is not None:
-            probs = self.prob_smoother([f.id for _, (f, _, _) in raw], np.stack([p for _, (_, _, p) in raw]),
-                                       np.stack([c for _, (_, c, _) in raw]), _union(r.classes for r in results))
+            # in place: the raw parse is this stage's own, and nothing reads it after smoothing
+            probs = self.prob_smoother([f.id for _, (f, _, _) in raw], [p for _, (_, _, p) in raw],
+                                       [c for _, (_, c, _) in raw], _union(r.classes for r in results), inplace=True)
         else:
             probs = [p for _, (_, _, p) in raw]
         for r in results:
@@ -152,7 +153,7 @@ class FacePipeline:
         shape = result.frame.image.shape[:2]
         if hair is None:
             return FaceParse(face, align.crop_box_in_frame(face.matrix, shape), crop_probs=probs)
-        box, frame_probs = whole_hair.to_frame(probs, face.matrix, hair, shape)
+        box, frame_probs = whole_hair.to_frame(probs, face.matrix, hair, shape, getattr(result, "classes", None))
         return FaceParse(face, box, frame_probs, crop_probs=probs, whole_hair=True)
 
     def _parse_crops(self, crops, five, mesh, classes=None):

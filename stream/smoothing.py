@@ -87,11 +87,13 @@ class ProbabilitySmoother:
         self._flow = crop_motion.CropFlow()
         self._state: dict[int, tuple] = {}   # id -> (probs, gray crop)
 
-    def __call__(self, ids: list[int], probs: np.ndarray, crops: np.ndarray, classes=None) -> np.ndarray:
-        """probs (N, C, S, S), crops (N, S, S, 3) uint8 RGB: the aligned crops parsed.
-        classes: the only planes smoothed (the others pass as parsed): those someone reads."""
-        out = probs.copy()
-        planes = list(range(probs.shape[1])) if classes is None else sorted(classes)
+    def __call__(self, ids: list[int], probs, crops, classes=None, inplace: bool = False):
+        """probs (N, C, S, S), or N arrays (C, S, S); crops (N, S, S, 3) uint8 RGB: the aligned
+        crops parsed. classes: the only planes smoothed (the others pass as parsed): those someone
+        reads. inplace: blend into `probs` itself (the pipeline's fresh parse: no 3 MB copy a face)
+        and return it; otherwise a smoothed copy."""
+        out = probs if inplace else np.array(probs, copy=True)
+        planes = list(range(probs[0].shape[0])) if classes is None else sorted(classes)
         for i, fid in enumerate(ids):
             g = crop_motion.gray(crops[i])
             prev = self._state.get(fid)
@@ -113,12 +115,13 @@ def _pull_and_blend(p, prev, sample_map, a_min, gain, out, planes):
     compiler into the landmark tier's process (120 MB). OpenCV weighs the four neighbours in
     1/32 pixel steps; the exact kernel differed from this by 1e-4 on average."""
     map1, map2 = cv2.convertMaps(sample_map, None, cv2.CV_16SC2)
-    a = None
+    a, pulled = None, []
     for c in planes:
         q = cv2.remap(prev[c], map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out[c] = q
+        pulled.append(q)
         diff = cv2.absdiff(p[c], q)
         a = diff if a is None else cv2.max(a, diff, dst=a)
     a = np.minimum(a * gain + a_min, 1.0, out=a)
-    for c in planes:
-        out[c] += a * (p[c] - out[c])
+    for c, q in zip(planes, pulled):   # `out` may be `p` itself: p[c] is read before out[c] is written
+        q += a * (p[c] - q)
+        out[c] = q

@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.video.reformatter import VideoReformatter
 import cv2
 import numpy as np
 
@@ -349,8 +350,9 @@ def iter_label_video(path):
         raise InputError(f"no such file: {path}")
     try:
         with av.open(str(path)) as container:
+            reformatter = VideoReformatter()   # one swscale context for the file (see stream/capture.py)
             for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="gray")
+                yield reformatter.reformat(frame, format="gray").to_ndarray()
     except av.FFmpegError as exc:
         raise InputError(f"{path} is not a readable label video ({exc})") from None
 

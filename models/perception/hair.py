@@ -309,13 +309,16 @@ def skin_coloured(crop: np.ndarray, skin: np.ndarray) -> np.ndarray:
     return cv2.resize(near, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_hw: tuple):
+def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_hw: tuple, classes=None):
     """Frame box and (11, h, w) probabilities covering the aligned crop and the hair around it:
     the (fused) parse where the aligned crop reaches, hair or background from the hair network
     beyond it. The box is the aligned crop's joined with the bounds of the hair network's hair
     (probability over BOX_HAIR) in the head crop: not the whole head crop, whose 11 planes would
-    cost warp, labels and effects time for background only."""
-    inner, inner_probs = align.probs_to_frame(probs, face_matrix, frame_hw)
+    cost warp, labels and effects time for background only. classes: the only planes someone
+    reads (None: all); the others stay 0 (the hair effect alone: 3 planes warped, not 11)."""
+    if classes is not None:
+        classes = frozenset(classes) | {BACKGROUND, HAIR}
+    inner, inner_probs = align.probs_to_frame(probs, face_matrix, frame_hw, classes)
     head = align.crop_box_in_frame(hair.matrix, frame_hw, hair.prob.shape[0])
     outer = _warp_into(hair.prob, hair.matrix, head) if head[2] > head[0] and head[3] > head[1] else None
     hx = None if outer is None else _bounds(outer > BOX_HAIR)

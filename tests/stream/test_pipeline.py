@@ -91,6 +91,30 @@ def test_effects_alone_parse_and_smooth_only_their_classes_with_the_same_image()
     assert np.abs(outputs[True] - outputs[False]).max() <= 8
 
 
+def test_hair_effect_with_whole_head_hair_parses_and_warps_only_hair_skin_background():
+    """With the hair network on, the hair effect paints the fused hair as it is: the parse, the
+    smoother and the warp into the frame keep background, skin and hair only (the other planes
+    over the frame box stay 0), and the frames are those of the full parse within a grey level."""
+    from effects import parse_effects
+    from core.classes import HAIR
+    outputs = {}
+    for labels in (True, False):
+        pipeline = session.build_pipeline(model="landmarks", effects=parse_effects("hair=#c03030:0.7"), max_faces=1)
+        pipeline.labels_wanted = labels
+        with VideoFileSource("assets/demo.mp4") as src:
+            results = [r for _, r in zip(range(15), pipeline.run(src))]
+        pipeline.close()
+        outputs[labels] = np.stack([r.output for r in results]).astype(np.float32)
+        parses = [p for r in results for p in r.faces]
+        assert parses and all(p.whole_hair for p in parses)
+        assert results[-1].classes == (None if labels else frozenset((BACKGROUND, SKIN, HAIR)))
+        others = [c for c in range(11) if c not in (BACKGROUND, SKIN, HAIR)]
+        warped = max(float(p.probs[others].max()) for p in parses)
+        assert warped > 0.5 if labels else warped == 0.0
+    assert np.abs(outputs[True] - outputs[False]).mean() < 0.05
+    assert np.abs(outputs[True] - outputs[False]).max() <= 12
+
+
 def test_combined_with_lipstick_alone_runs_neither_rnng_nor_the_person_mask(monkeypatch):
     """`combined` with lipstick alone: the landmark tier's lips, no RNN-G and no person mask;
     the rendered frames are those of the full parse within a grey level or so."""

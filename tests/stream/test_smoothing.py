@@ -78,6 +78,18 @@ def test_smoothing_follows_a_moving_face_without_trailing():
         assert (out[face] == p.argmax(0)[face]).mean() > 0.97, k
 
 
+def test_smoothing_in_place_gives_the_copy_and_leaves_the_input_alone_otherwise():
+    frames = _moving_face()
+    copying, in_place = ProbabilitySmoother(), ProbabilitySmoother()
+    for crop, p in frames:
+        given = p.copy()
+        out = copying([0], p[None], crop[None])
+        assert np.array_equal(p, given)   # not in place: the caller's parse is untouched
+        mine = [p.copy()]
+        back = in_place([0], mine, [crop], inplace=True)
+        assert back is mine and np.array_equal(mine[0], out[0])
+
+
 def test_lag_after_a_change_is_at_most_two_frames():
     # two different real faces stand for the abrupt change of a fast head turn
     a_img, a = tracked("astronaut")
