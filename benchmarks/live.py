@@ -45,7 +45,7 @@ def latency(model: str, clip: Path, fps: float) -> dict:
     from stream import assemble
     from stream.capture import CameraSource
     pipeline = assemble.build_pipeline(model=model, effects=effects.parse_effects(effects.DEFAULT_EFFECTS),
-                                       log=lambda *a: None)
+                                       log=lambda *a: None, leave_a_core=True)   # run_live.py's thread settings
     source = CameraSource(PacedCapture(clip, fps))
     delays, shown = [], 0
     for result in pipeline.run(source, live=True):
@@ -75,7 +75,7 @@ def per_frame(model: str, n_faces: int, frames: int) -> dict:
     from core.types import Frame
     from stream import assemble
     pipeline = assemble.build_pipeline(model=model, effects=effects.parse_effects(effects.DEFAULT_EFFECTS),
-                                       log=lambda *a: None)
+                                       log=lambda *a: None, leave_a_core=True)   # run_live.py's thread settings
     image = grid(n_faces)
     stream = (Frame(image, i, i / 30) for i in range(frames + 10))
     stamps, found = [], []
