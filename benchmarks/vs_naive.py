@@ -31,6 +31,8 @@ CONFIGS = {  # name -> run_live.py arguments (default flags otherwise: all faces
     # the hair effect on every frame (issue #12: whole-head hair must not make it slower)
     "rnng-hair": ["--model", "rnng", "--effects", "hair=#c03030:0.7"],
     "landmarks-hair": ["--model", "landmarks", "--effects", "hair=#c03030:0.7"],
+    "landmarks-default": ["--model", "landmarks"],
+    "rnng-lipstick": ["--model", "rnng", "--effects", "lipstick=#b0103a:0.6"],
 }
 
 

@@ -19,6 +19,11 @@ from models.perception.tracker import FaceTracker
 from core.types import FaceParse, Frame, FrameResult
 
 
+# effects that make the render thread the pipeline's slowest (ms a face, rnng profile: skin 3.9,
+# blush 3.9, brows 2.4, eyeshadow 2.2); lipstick (2.7 with gloss) and teeth (0.8) do not alone
+HEAVY_EFFECTS = frozenset(("smooth", "blush", "eyeshadow", "brows"))
+
+
 class FacePipeline:
     def __init__(self, parser, effects=None, max_faces: int = 4, smooth: bool = True,
                  static_images: bool = False, show_labels: bool = False,
@@ -182,17 +187,27 @@ class FacePipeline:
     def run(self, frames, live: bool = False):
         """Results for a stream of frames, in order. Three stages overlap, each in its own thread
         (with decoding in the source's and encoding in the caller's): tracking; cutting and
-        parsing the crops; smoothing and rendering. mediapipe, OpenCV, numba and ONNX Runtime
-        release the GIL, so the OS can keep both cores busy. Smoothing and rendering share a
-        thread: both are many short numpy/OpenCV calls that hold the GIL in between, and as
-        separate threads they mostly handed the GIL to each other (talking_d10, landmarks +
-        lipstick: 5.15 -> 4.67 s; rnng, default effects: 12.3 -> 11.9 s; medians, machine to
-        itself). `live` (a camera): one frame waits between stages instead of two, so that a
-        frame is shown sooner after its capture."""
+        parsing the crops; rendering. mediapipe, OpenCV, numba and ONNX Runtime release the GIL,
+        so the OS can keep both cores busy. Smoothing, many short numpy/OpenCV calls that hold
+        the GIL in between, shares a thread with rendering, or with parsing when the effects make
+        rendering the slowest stage (smooth_with_parse). `live` (a camera): one frame waits
+        between stages instead of two, so that a frame is shown sooner after its capture."""
         size = 1 if live else 2
+        if self.smooth_with_parse():
+            parse, render = (lambda r: self.smooth_parse(self.parse_crops([r]))[0]), self.render
+        else:
+            parse, render = (lambda r: self.parse_crops([r])[0]), (lambda r: self.render(self.smooth_parse([r])[0]))
         tracked = in_thread((self.track(f) for f in frames), size, name="track")
-        parsed = in_thread((self.parse_crops([r])[0] for r in tracked), size, name="parse")
-        yield from in_thread((self.render(self.smooth_parse([r])[0]) for r in parsed), size, name="render")
+        parsed = in_thread((parse(r) for r in tracked), size, name="parse")
+        yield from in_thread((render(r) for r in parsed), size, name="render")
+
+    def smooth_with_parse(self) -> bool:
+        """Whether smoothing runs in the parse thread: with any of HEAVY_EFFECTS on, the render
+        thread is the slowest and smoothing moves to the parse thread; else (lipstick, teeth,
+        the hair effect, whose network loads the tracking thread) it stays with rendering. Measured (README, Speed): talking_d10, rnng with the
+        default effects 11.6 -> 10.4 s, landmarks with them 9.4 -> 8.6 s; landmarks + lipstick
+        3.65 -> 3.87 s and rnng + hair 12.6 -> 14.3 s the other way."""
+        return self.effects is not None and not HEAVY_EFFECTS.isdisjoint(self.effects.active())
 
     def close(self):
         self.tracker.close()

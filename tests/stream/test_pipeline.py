@@ -69,6 +69,27 @@ print("torch" in sys.modules, "numba" in sys.modules)
     assert run.stdout.split()[-2:] == ["False", "False"]
 
 
+def test_smoothing_in_either_thread_gives_the_same_frames(monkeypatch):
+    """Smoothing runs in the parse thread with the default effects (the render thread is the
+    slowest) and with rendering for lipstick alone; either way the frames are the same."""
+    from effects import DEFAULT_EFFECTS, parse_effects
+    pipeline = session.build_pipeline(model="landmarks", effects=parse_effects(DEFAULT_EFFECTS), max_faces=1,
+                                      whole_hair=False)
+    assert pipeline.smooth_with_parse()
+    pipeline.effects = parse_effects("lipstick=#b0103a:0.8,teeth=0.4")
+    assert not pipeline.smooth_with_parse()
+    pipeline.close()
+    outputs = []
+    for early in (True, False):
+        pipeline = session.build_pipeline(model="landmarks", effects=parse_effects(DEFAULT_EFFECTS), max_faces=1,
+                                          whole_hair=False)
+        monkeypatch.setattr(pipeline, "smooth_with_parse", lambda: early)
+        with VideoFileSource("assets/demo.mp4") as src:
+            outputs.append(np.stack([r.output for _, r in zip(range(12), pipeline.run(src))]))
+        pipeline.close()
+    assert np.array_equal(outputs[0], outputs[1])
+
+
 def test_effects_alone_parse_and_smooth_only_their_classes_with_the_same_image():
     """Without label maps the landmark tier parses and the smoother smooths only the classes
     the effects read (lipstick: the lips); the rendered frames stay those of the full parse
