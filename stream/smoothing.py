@@ -93,6 +93,9 @@ class ProbabilitySmoother:
         reads. inplace: blend into `probs` itself (the pipeline's fresh parse: no 3 MB copy a face)
         and return it; otherwise a smoothed copy."""
         out = probs if inplace else np.array(probs, copy=True)
+        if len(ids) == 0:
+            self._state.clear()
+            return out
         planes = list(range(probs[0].shape[0])) if classes is None else sorted(classes)
         for i, fid in enumerate(ids):
             g = crop_motion.gray(crops[i])

@@ -88,6 +88,7 @@ def test_smoothing_in_place_gives_the_copy_and_leaves_the_input_alone_otherwise(
         mine = [p.copy()]
         back = in_place([0], mine, [crop], inplace=True)
         assert back is mine and np.array_equal(mine[0], out[0])
+    assert len(copying([], np.zeros((0, 11, 256, 256), np.float32), np.zeros((0, 256, 256, 3), np.uint8))) == 0
 
 
 def test_lag_after_a_change_is_at_most_two_frames():
