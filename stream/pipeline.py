@@ -158,7 +158,7 @@ class FacePipeline:
         shape = result.frame.image.shape[:2]
         if hair is None:
             return FaceParse(face, align.crop_box_in_frame(face.matrix, shape), crop_probs=probs)
-        box, frame_probs = whole_hair.to_frame(probs, face.matrix, hair, shape, getattr(result, "classes", None))
+        box, frame_probs = whole_hair.to_frame(probs, face.matrix, hair, shape, result.classes)
         return FaceParse(face, box, frame_probs, crop_probs=probs, whole_hair=True)
 
     def _parse_crops(self, crops, five, mesh, classes=None):

@@ -5,6 +5,7 @@ auto-labelling as models.data.readers.images. Source name "video:<file stem>", i
 from pathlib import Path
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from models.data.readers.images import ImagesReader
 
@@ -28,12 +29,15 @@ class VideoReader(ImagesReader):
         stem = self.name or path.stem
         looked = 0
         with av.open(str(path)) as container:
+            # one swscale context for the file: frame.to_ndarray(format=...) builds one per frame,
+            # and FFmpeg 8 starts and stops its slice threads with each (stream/capture.py)
+            reformatter = VideoReformatter()
             for index, frame in enumerate(container.decode(video=0)):
                 if index % self.every:
                     continue
                 if limit is not None and looked >= limit:
                     break
                 looked += 1
-                sample = self.sample(frame.to_ndarray(format="rgb24"), f"v_{stem}_{index:06d}", f"video:{stem}")
+                sample = self.sample(reformatter.reformat(frame, format="rgb24").to_ndarray(), f"v_{stem}_{index:06d}", f"video:{stem}")
                 if sample is not None:
                     yield sample
