@@ -1,5 +1,9 @@
 """Shared by the model benchmarks: real aligned face crops to time the tiers on."""
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -7,7 +11,8 @@ import numpy as np
 
 from core import align
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "faceparse"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "faceparse"
 ASTRONAUT_FIVE = np.array([(203.5, 101.1), (246.6, 103.5), (223.7, 130.6), (201.8, 139.2), (245.0, 141.0)],
                           np.float32)  # mediapipe face mesh on skimage's astronaut (512x512)
 
@@ -37,3 +42,23 @@ def timed(fn, repeats: int) -> dict:
         fn()
         times.append(time.perf_counter() - t0)
     return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times)}
+
+
+def user_path_labels(images, model: str, repo: Path = ROOT, checkpoint: Path | None = None):
+    """Label maps of images as a user gets them: one `run_live.py --input DIR --save-labels DIR
+    --model MODEL` over a folder of links to them (`repo`: another checkout's run_live.py).
+    Returns labels_of(image path) -> (H, W) uint8 class ids, or None where no label was written."""
+    tmp = Path(tempfile.mkdtemp(prefix="user_path_"))
+    (tmp / "in").mkdir()
+    for image in images:
+        os.symlink(Path(image).resolve(), tmp / "in" / Path(image).name)
+    cmd = [sys.executable, str(repo / "run_live.py"), "--input", str(tmp / "in"), "--save-labels",
+           str(tmp / "labels"), "--model", model, "--effects", "none"]
+    if checkpoint:
+        cmd += ["--checkpoint", str(Path(checkpoint).resolve())]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=repo)
+
+    def labels_of(image):
+        import cv2
+        return cv2.imread(str(tmp / "labels" / f"{Path(image).stem}.png"), cv2.IMREAD_GRAYSCALE)
+    return labels_of

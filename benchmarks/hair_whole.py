@@ -17,15 +17,12 @@ counts with no hair predicted.
 """
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from benchmarks.common import user_path_labels
 from core.classes import HAIR
 from models.data.readers.lfw_hair import person_of, split_of_person
 
@@ -63,19 +60,11 @@ def score(pairs, hair_of) -> dict:
 
 
 def run_user_path(pairs, model: str, repo: Path = ROOT, checkpoint: Path | None = None):
-    """Labels of every image by `run_live.py --input DIR --save-labels DIR` (one run per set)."""
-    tmp = Path(tempfile.mkdtemp(prefix="hair_whole_"))
-    (tmp / "in").mkdir()
-    for image, _ in pairs:
-        os.symlink(image, tmp / "in" / image.name)
-    cmd = [sys.executable, str(repo / "run_live.py"), "--input", str(tmp / "in"), "--save-labels",
-           str(tmp / "labels"), "--model", model, "--effects", "none"]
-    if checkpoint:
-        cmd += ["--checkpoint", str(checkpoint.resolve())]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=repo)
+    """Hair of every image by `run_live.py --input DIR --save-labels DIR` (one run per set)."""
+    labels_of = user_path_labels([image for image, _ in pairs], model, repo, checkpoint)
 
     def hair_of(image):
-        label = cv2.imread(str(tmp / "labels" / f"{image.stem}.png"), cv2.IMREAD_GRAYSCALE)
+        label = labels_of(image)
         return None if label is None else label == HAIR
     return hair_of
 

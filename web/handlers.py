@@ -94,9 +94,9 @@ class SharedParser:
         self.parser = parser
         self._lock = threading.Lock()
 
-    def __call__(self, crops, five, mesh=None, classes=None):
+    def __call__(self, crops, five, mesh=None, classes=None, mirror=False):
         with self._lock:
-            return self.parser(crops, five, mesh, classes)
+            return self.parser(crops, five, mesh, classes, mirror=mirror)
 
     def __getattr__(self, name):
         return getattr(self.parser, name)

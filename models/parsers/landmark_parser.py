@@ -60,6 +60,7 @@ def _colour_distance(lab: np.ndarray, samples: np.ndarray) -> np.ndarray:
 class LandmarkParser(Parser):
     name = "landmarks"
     needs_mesh = True
+    mirror_helps = False   # the mirrored mesh draws the same polygons
 
     def __init__(self, blur_sigma: float = 1.0, person_segmenter: PersonSegmenter | None = None):
         self.blur_sigma = blur_sigma

@@ -4,7 +4,8 @@ import pytest
 from skimage.data import astronaut
 
 from core import align
-from models.data.augment import (MESH_MIRROR, OCCLUDERS, TrainAugment, flip_sample, geometric_matrix, make_augment,
+from core.mesh import MESH_MIRROR
+from models.data.augment import (OCCLUDERS, TrainAugment, flip_sample, geometric_matrix, make_augment,
                                  train_augment, warp_sample)
 from core.classes import HAIR, IGNORE, LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, SKIN
 

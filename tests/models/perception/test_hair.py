@@ -180,6 +180,36 @@ def test_stills_average_the_mirror_and_video_runs_once(net):
     assert len(batches[1]) == 1
 
 
+def test_stills_feed_a_large_face_at_its_own_resolution_up_to_the_networks_size(net):
+    """A still's head crop goes in at its side in frame pixels (rounded up to 64) between 384 and
+    512; video keeps 384. A small and an enlarged copy of a portrait in one frame: two batches."""
+    image = cv2.resize(portrait(), None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)   # head crop ~295 px
+    small = one_face(image)[0]
+    big_image = cv2.resize(image, None, fx=2.4, fy=2.4, interpolation=cv2.INTER_CUBIC)   # ~705 px
+    big = one_face(big_image)[0]
+    still, video = whole_hair.HairStage(net), whole_hair.HairStage(net, video=True)
+
+    def side_px(face):   # the head crop's side in frame pixels
+        return whole_hair.SIDE * float(np.linalg.norm(face.five[1] - face.five[0]))
+    assert side_px(small) < whole_hair.INPUT and still.input_size(small.matrix) == whole_hair.INPUT
+    assert side_px(big) > whole_hair.STILL_MAX_INPUT and still.input_size(big.matrix) == whole_hair.STILL_MAX_INPUT
+    assert video.input_size(big.matrix) == whole_hair.INPUT
+    batches = []
+
+    class Spy:
+        def hair_probability(self, x):
+            batches.append(x.shape)
+            return net.hair_probability(x)
+    # two faces, one small and one large, in one frame (side by side on a wide canvas)
+    canvas = np.zeros((big_image.shape[0], big_image.shape[1] + image.shape[1], 3), np.uint8)
+    canvas[:, :big_image.shape[1]] = big_image
+    canvas[:image.shape[0], big_image.shape[1]:] = image
+    faces = one_face(canvas)
+    out = whole_hair.HairStage(Spy())(canvas, faces)
+    assert sorted(b[-1] for b in batches) == [whole_hair.INPUT, whole_hair.STILL_MAX_INPUT]
+    assert sorted(h.prob.shape[0] for h in out.values()) == [whole_hair.INPUT, whole_hair.STILL_MAX_INPUT]
+
+
 def test_hair_stays_inside_the_person(net):
     image = portrait()
     face = one_face(image)[0]
