@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmarks.common import ROOT, user_path_labels
 from core.classes import CLASS_NAMES
+from models.data.readers import remap
 from models.data.readers.facesynthetics import CLASS_MAP, split_of
 from models.training.metrics import ConfusionMatrix
 
@@ -33,11 +34,8 @@ def facesynthetics_pairs(which: str = "val") -> list:
 
 
 def truth(seg_path: Path) -> np.ndarray:
-    """Our 11 classes from a FaceSynthetics seg map (255: not scored)."""
-    lut = np.full(256, 255, np.uint8)
-    for k, v in CLASS_MAP.items():
-        lut[k] = v
-    return lut[cv2.imread(str(seg_path), cv2.IMREAD_GRAYSCALE)]
+    """Our 11 classes from a FaceSynthetics seg map (255: not scored), as the dataset reader maps them."""
+    return remap(cv2.imread(str(seg_path), cv2.IMREAD_GRAYSCALE), CLASS_MAP)
 
 
 def score(pairs, labels_of) -> ConfusionMatrix:

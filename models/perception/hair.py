@@ -72,13 +72,13 @@ class HairStage:
     the new crop, is the last frame's hair moved by the change of the face's alignment."""
 
     def __init__(self, net=None, size: int = INPUT, side: float = SIDE, down: float = DOWN, video: bool = False,
-                 tier: str | None = None, every: int = 1, load=None, max_size: int | None = None):
+                 tier: str | None = None, every: int = 1, load=None):
         # models.parsers.hair_net.load_hair_net()'s network (ONNX Runtime, or torch), or `load()`
         # gives it at the first frame that needs it (stream.assemble: the shipped one)
         self.net, self.load = net, load
         self.size, self.side, self.down, self.video = size, side, down, video
         # the largest input a face's head crop may get (stills: STILL_MAX_INPUT; video: `size`)
-        self.max_size = max(size, max_size if max_size is not None else (size if video else STILL_MAX_INPUT))
+        self.max_size = size if video else max(size, STILL_MAX_INPUT)
         # in video, run the network on every `every`-th frame; in between, the last hair is
         # moved with the face (its alignment change), as the network's own 4th channel would be
         self.every = every if video else 1
@@ -138,7 +138,7 @@ class HairStage:
             crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
             x[i, :3] = crop.transpose(2, 0, 1) * np.float32(1 / 255)
             prev = self._prev.get(f.id) if self.video else None
-            if prev is not None and prev.prob.shape[0] == size:   # see the class docstring: moved with the face
+            if prev is not None:   # see the class docstring: moved with the face by construction
                 x[i, 3] = prev.prob
         if self.video:
             return self.net.hair_probability(x)
