@@ -17,11 +17,11 @@ ASTRONAUT_FIVE = np.array([(203.5, 101.1), (246.6, 103.5), (223.7, 130.6), (201.
                           np.float32)  # mediapipe face mesh on skimage's astronaut (512x512)
 
 
-def real_crops(n: int):
-    """n aligned 256x256 uint8 crops and their five points."""
-    if (DATA / "index.jsonl").is_file():
+def real_crops(n: int, data: Path = DATA):
+    """n aligned 256x256 uint8 crops and their five points (FaceSynthetics val of the dataset `data`)."""
+    if (Path(data) / "index.jsonl").is_file():
         from models.data.dataset import FaceParsingDataset
-        ds = FaceParsingDataset(DATA, "val", 256, sources=["facesynthetics"])
+        ds = FaceParsingDataset(data, "val", 256, sources=["facesynthetics"])
         if len(ds):
             samples = [ds.sample(i % len(ds)) for i in range(n)]
             return np.stack([s["image"] for s in samples]), np.stack([s["five"] for s in samples])

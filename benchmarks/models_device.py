@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import real_crops, timed
+from benchmarks.common import DATA, real_crops, timed
 from models.parsers import registry
 from models.parsers.torch_parser import TorchParser, pick_device
 
@@ -29,9 +29,9 @@ def device_name(device: torch.device) -> str:
     return f"{platform.machine()} CPU, torch threads {torch.get_num_threads()}"
 
 
-def bench(name: str, path, device: torch.device, batches, repeats: int) -> dict:
+def bench(name: str, path, device: torch.device, batches, repeats: int, data) -> dict:
     parser = TorchParser.from_checkpoint(name, registry.network_class(name), path, device)
-    crops, five = real_crops(max(batches))
+    crops, five = real_crops(max(batches), data)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def call(b):
@@ -55,6 +55,7 @@ def main(argv=None) -> int:
                     help="weights other than the committed ones (e.g. a paper-sized teacher)")
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--data", default=str(DATA), help="dataset whose FaceSynthetics val crops are timed")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     device = pick_device(args.device)
@@ -70,7 +71,12 @@ def main(argv=None) -> int:
         if not Path(path).is_file():
             print(f"{name:<9} skipped: no weights at {path}")
             continue
-        row = bench(name, path, device, args.batches, args.repeats)
+        try:
+            row = bench(name, path, device, args.batches, args.repeats, args.data)
+        except Exception as exc:  # noqa: BLE001 - one tier failing on a device must not lose the others' timings
+            print(f"{name:<9} failed: {type(exc).__name__}: {exc}", flush=True)
+            rows.append({"model": name, "checkpoint": str(path), "error": f"{type(exc).__name__}: {exc}"})
+            continue
         rows.append(row)
         print(f"{name:<9} " + "  ".join(f"b{b} {row[f'ms_per_face_b{b}']:.3f} ms/face" for b in args.batches), flush=True)
     if args.json:

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.lazy import resolve
-from models.data.dataset import DatasetWriter
+from models.data.dataset import DEFAULT_JPEG_QUALITY, DatasetWriter, load_sample, read_index
 from models.data.readers import align_sample
 
 # --from name -> reader class, imported when used (core.lazy, as the tier registry)
@@ -100,6 +100,21 @@ def print_summary(meta: dict, report: dict):
           f"at JPEG quality {meta['jpeg_quality']}")
 
 
+def copy(src, out, quality: int, skip=(), keep_mesh: bool = True) -> dict:
+    """A copy of dataset `src` in `out`, its crops re-encoded at JPEG `quality`, without the
+    SPLIT/SOURCE pairs of `skip` and, with keep_mesh=False, without the 478 mesh points (only RNN-G's
+    training and the fused labels use them): a smaller set to carry to a GPU machine."""
+    records, five, mesh = read_index(src)
+    writer = DatasetWriter(out, jpeg_quality=quality)
+    for r, f, m in zip(tqdm(records, desc="copy", unit="img"), five, mesh):
+        if f"{r['split']}/{r['source']}" in skip:
+            continue
+        s = load_sample(src, r, f, m)
+        writer.add(r["id"], r["split"], r["source"], r["label_kind"], s["image"],
+                   None if r["label_kind"] == "none" else s["label"], s["five"], s["mesh"] if keep_mesh else None)
+    return writer.close(copied_from=str(src))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m models.data", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,7 +141,19 @@ def main(argv=None):
     b.add_argument("--workers", type=int, default=2, metavar="N", help="Ray workers for --ray (default 2)")
     s = sub.add_parser("summary", help="print a dataset folder's meta.json counts")
     s.add_argument("dir")
+    c = sub.add_parser("copy", help="copy a dataset folder, re-encoded (a smaller one to carry elsewhere)")
+    c.add_argument("src")
+    c.add_argument("--out", required=True)
+    c.add_argument("--quality", type=int, default=DEFAULT_JPEG_QUALITY, help="JPEG quality of the crops")
+    c.add_argument("--skip", nargs="+", default=[], metavar="SPLIT/SOURCE", help="leave these out, e.g. val/lfw_hair")
+    c.add_argument("--no-mesh", action="store_true", help="leave out the mesh points (the teacher and Student use five)")
     args = p.parse_args(argv)
+    if args.command == "copy":
+        if Path(args.out).resolve() == Path(args.src).resolve():
+            p.error("copy: --out must differ from the source folder")
+        meta = copy(args.src, args.out, args.quality, set(args.skip), keep_mesh=not args.no_mesh)
+        print(f"{meta['counts']} -> {args.out}: {meta['bytes']['total'] / 2**20:.1f} MiB at JPEG quality {args.quality}")
+        return
     if args.command == "summary":
         meta = json.load(open(f"{args.dir}/meta.json"))
         print_summary(meta, meta["builds"][-1] if meta.get("builds") else {"added": 0, "from": "?", "seconds": 0,

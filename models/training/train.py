@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -128,6 +129,13 @@ def lr_factor(config: dict, step: int, total: int, steps_per_epoch: int) -> floa
     return f * min(1.0, (step + 1) / warm) if warm else f
 
 
+def fitted_epochs(planned: int, done: int, epoch_s: float, left_s: float) -> int:
+    """--fit-time: the last stage's length, so that its lr schedule runs out at the time limit
+    (on a machine of unknown speed): the epochs done plus those that fit in the time left at the
+    mean epoch time so far, validation included; at least one more, never more than planned."""
+    return min(planned, done + max(1, int(left_s / max(epoch_s, 1e-6))))
+
+
 def set_lr(optimizer, factor: float) -> float:
     for g in optimizer.param_groups:
         g["lr"] = g["initial_lr"] * factor
@@ -144,6 +152,7 @@ def seed_everything(seed: int):
 
 def _seed_worker(_):
     np.random.seed(torch.initial_seed() % 2 ** 32)
+    cv2.setNumThreads(1)   # many workers on a GPU machine: one thread each, not one per core each
 
 
 def to_device(batch, device):
@@ -157,7 +166,8 @@ def loader_for(dataset, batch_size, seed, workers, shuffle=True, sampler=None):
         dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
         num_workers=workers, worker_init_fn=_seed_worker,
         generator=torch.Generator().manual_seed(seed), drop_last=shuffle and len(dataset) > batch_size,
-        pin_memory=torch.cuda.is_available(), persistent_workers=False)
+        # persistent: a short epoch (64 FaceSynthetics faces = 8 steps) must not respawn its workers
+        pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0)
 
 
 def cycle(loader):
@@ -220,6 +230,8 @@ def train(args) -> dict:
 
 def _train(args, ctx) -> dict:
     recipe: Trainable = get_recipe(args.model)
+    if args.fit_time and (ctx.active or not args.time_limit):
+        raise ValueError("--fit-time needs --time-limit and one process (torchrun's ranks would time their epochs apart)")
     out = Path(args.out or Path("runs") / args.model)
     main_rank = ctx.is_main   # only rank 0 writes files and prints
     print = builtins.print if main_rank else (lambda *a, **k: None)
@@ -301,11 +313,17 @@ def _train(args, ctx) -> dict:
                                            sampler=distributed.sampler(ctx, ds, seed)))
                        for k, ds in extras.items()}
         steps_per_epoch, total = len(loader), len(loader) * n_epochs
+        fit = args.fit_time and deadline and stage_index == len(plan) - 1
+        epoch_times, planned = [], n_epochs   # wall seconds per epoch, validation included
 
         while stage_epoch < n_epochs and not stop:
             if deadline and distributed.any_rank(ctx, time.time() > deadline, device):
                 stop = True
                 break
+            if fit and epoch_times:   # the schedule ends at the deadline, not cut by it
+                steady = epoch_times[1:] or epoch_times   # the first holds start-up (workers, cudnn)
+                n_epochs = fitted_epochs(planned, stage_epoch, sum(steady) / len(steady), deadline - time.time())
+                total = steps_per_epoch * n_epochs
             loader.generator.manual_seed(seed * 1000 + epoch)  # same order on resume
             if train_sampler is not None:
                 train_sampler.set_epoch(epoch)
@@ -347,6 +365,7 @@ def _train(args, ctx) -> dict:
             record = {"epoch": epoch, "stage": name, "stage_epoch": stage_epoch, "steps": count, "lr": lr,
                       "train": train_logs, "val": val_summary(val) if val else None, "score": score,
                       "best": improved, "epoch_s": time.time() - t0, "elapsed_s": elapsed, "stopped_early": stop}
+            epoch_times.append(time.time() - t0)
             if not main_rank:
                 distributed.barrier(ctx)   # rank 0 validates and saves meanwhile
                 continue
@@ -486,6 +505,9 @@ def build_argparser() -> argparse.ArgumentParser:
     ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU, 4 on CUDA)")
     ap.add_argument("--time-limit", type=float, default=None, metavar="MIN",
                     help="stop after the step that passes MIN minutes, then validate and save")
+    ap.add_argument("--fit-time", action="store_true",
+                    help="with --time-limit: shorten the last stage's epochs (as given) to what fits in the time "
+                         "left, re-measured each epoch, so its lr schedule completes (a GPU of unknown speed)")
     ap.add_argument("--sources", nargs="+", default=None, help="training sources (default: all)")
     ap.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                     help="config overrides, JSON values, dotted keys for nested dicts")

@@ -3,6 +3,7 @@ models and budgets: it must run unchanged the day a GPU machine is lent."""
 import json
 import os
 import subprocess
+import tarfile
 import sys
 from pathlib import Path
 
@@ -21,12 +22,25 @@ def test_gpu_session_trains_scores_and_times_both_networks_on_the_cpu(tmp_path):
     run = subprocess.run(["bash", "tools/gpu_session.sh", str(data), str(out), "0.1", "0.1", "cpu"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:] + run.stdout[-2000:]
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= 8 and all(p.stat().st_size < 16 * 2 ** 20 for p in out.iterdir())  # what the device tool returns
+    with tarfile.open(out / "results.tar") as tar:
+        tar.extractall(tmp_path / "results", filter="data")
+    res = tmp_path / "results"
     for tier in ("teacher", "student"):
-        scores = json.loads((out / f"{tier}_full_val.json").read_text())
+        scores = json.loads((res / f"{tier}_full_val.json").read_text())
         assert 0.0 <= scores["pixel_accuracy"] <= 1.0
-    assert (out / "student_full.pt").stat().st_size > 0 and (out / "teacher_full.md").is_file()
-    timed = {row["model"]: row for row in json.loads((out / "times_cpu.json").read_text())["rows"]}
+        assert (res / f"{tier}_full.md").read_text().startswith(f"# {tier}: model card")
+        epochs = [json.loads(line) for line in (res / f"{tier}_metrics.jsonl").read_text().splitlines()]
+        assert epochs and epochs[-1]["val"] is not None   # the last epoch is always validated
+    timed = {row["model"]: row for row in json.loads((res / "times_cpu.json").read_text())["rows"]}
     assert {"teacher", "student"} <= set(timed) and timed["student"]["ms_per_face_b1"] > 0
+    # the two halves of the teacher join into a checkpoint the registry loads
+    teacher = tmp_path / "teacher.pt"
+    teacher.write_bytes(b"".join((out / f).read_bytes() for f in files if f.startswith("teacher_full.pt.")))
+    from models.parsers.registry import create_parser
+    assert create_parser("teacher", checkpoint=str(teacher), device="cpu") is not None
+    assert (out / "student_full.pt").stat().st_size > 0
 
 
 def test_gpu_session_without_a_dataset_says_so(tmp_path):

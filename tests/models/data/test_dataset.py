@@ -123,3 +123,23 @@ def test_append_keeps_other_samples_and_replaces_same_id(built):
     # a fresh (non-append) writer starts over
     DatasetWriter(root).close()
     assert read_index(root)[0] == []
+
+
+def test_copy_re_encodes_and_leaves_out_what_it_is_told(built, tmp_path):
+    """`python -m models.data copy`: the set carried to a GPU machine, smaller, same labels."""
+    from models.data.build import main
+    src, _ = built
+    out = tmp_path / "small"
+    main(["copy", str(src), "--out", str(out), "--quality", "60", "--skip", "val/facesynthetics", "--no-mesh"])
+    records, five, mesh = read_index(out)
+    assert [r["id"] for r in records] == ["s0", "s1", "s3", "s4"]
+    assert json.loads((out / "meta.json").read_text())["jpeg_quality"] == 60
+    assert (out / "images" / "s0.jpg").stat().st_size < (src / "images" / "s0.jpg").stat().st_size
+    old_records, old_five, _ = read_index(src)
+    assert np.allclose(five, old_five[[0, 1, 3, 4]], atol=0.05) and np.isnan(mesh).all()
+    a, b = FaceParsingDataset(src, "train", 256), FaceParsingDataset(out, "train", 256)
+    assert torch.equal(a[0]["label"], b[0]["label"])                       # labels are copied as they are
+    assert (a[0]["image"] - b[0]["image"]).abs().mean() < 0.03             # images re-encoded, close
+    assert not (out / "labels" / "s4.png").exists()                        # label_kind none stays unlabelled
+    with pytest.raises(SystemExit):
+        main(["copy", str(src), "--out", str(src)])

@@ -6,6 +6,7 @@ plus two LFW-style hair-only samples (0 not-hair / 10 hair / 255 ignore). The ti
 2-layer conv net defined here, put into the parser registry and the recipe map for the test.
 """
 import json
+import time
 
 import cv2
 import numpy as np
@@ -125,9 +126,21 @@ class StagedToy(ToyRecipe):
         return super().train_step(model, batch, optimizer, stage)
 
 
+class SlowStartToy(ToyRecipe):
+    """Its first step takes 1 s, as a GPU's first epoch does (workers starting, cudnn choosing kernels)."""
+    name = "toy-slow-start"
+    steps = 0
+
+    def train_step(self, model, batch, optimizer, stage):
+        SlowStartToy.steps += 1
+        if SlowStartToy.steps == 1:
+            time.sleep(1.0)
+        return super().train_step(model, batch, optimizer, stage)
+
+
 @pytest.fixture
 def toy_registry(monkeypatch):
-    for name, cls in (("toy", "ToyRecipe"), ("toy-staged", "StagedToy")):
+    for name, cls in (("toy", "ToyRecipe"), ("toy-staged", "StagedToy"), ("toy-slow-start", "SlowStartToy")):
         monkeypatch.setitem(registry.TIERS, name, registry.Tier(name, "toy conv net for tests",
                                                                 network=f"{__name__}:ToyNet"))
         monkeypatch.setitem(recipes.RECIPES, name, f"{__name__}:{cls}")
@@ -290,6 +303,23 @@ def test_stages_hooks_and_time_limit(tiny_data, tmp_path, toy_registry):
     (line,) = read_jsonl(out / "metrics.jsonl")
     assert line["steps"] == 1 and line["stopped_early"] and line["val"]["n_images"] == 3
     ckpt.load(out / "best.pt", "toy")
+
+    # --fit-time: far more epochs than fit in 4 s; the schedule shrinks to the time, so the lr
+    # has decayed by the end instead of being cut near its start, and a slow first epoch does
+    # not end the run early (the fit is re-measured each epoch, capped by the epochs asked for)
+    out = tmp_path / "fitted"
+    SlowStartToy.steps = 0
+    result = train.main(["--model", "toy-slow-start", "--data", str(tiny_data), "--out", str(out), "--threads", "1",
+                         "--time-limit", str(4 / 60), "--fit-time", "--epochs", "100000", "--lr", "0.01",
+                         "--set", "lr_schedule=poly"])
+    lines = read_jsonl(out / "metrics.jsonl")
+    assert 5 < result["epochs"] < 100000 and lines[-1]["lr"] < 0.5 * 0.01 and lines[-1]["val"] is not None
+    assert lines[-1]["elapsed_s"] > 0.75 * 4
+    assert train.fitted_epochs(100000, 10, epoch_s=2.0, left_s=30.0) == 25   # 10 done + 15 that fit
+    assert train.fitted_epochs(12, 10, epoch_s=2.0, left_s=30.0) == 12       # never more than planned
+    assert train.fitted_epochs(100, 10, epoch_s=2.0, left_s=0.5) == 11       # always one more
+    with pytest.raises(SystemExit, match="--fit-time needs --time-limit"):
+        train.main(["--model", "toy", "--data", str(tiny_data), "--out", str(out), "--fit-time"])
 
 
 def test_lr_schedules():
