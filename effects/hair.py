@@ -33,6 +33,7 @@ OTHER_CLUSTERS = 3                # k-means clusters of the crop's background/cl
 MIN_SAMPLES = 60
 DENSITY_LO, DENSITY_HI = 0.45, 0.75  # share of hair-coloured pixels around a pixel that counts as a hair mass
 WORK_EYE_DIST = 16.0              # the growth works at about this many pixels between the eyes
+FAINT_LO, FAINT_HI = 0.15, 0.6     # whole-head hair: probabilities under 0.15 unpainted, from 0.6 up painted as they are
 EDGE_DIST = 3.5                   # on the mask's soft edge, pixels this far from the hair colour start to drop out
 TEXTURE_LO, TEXTURE_HI = 0.3, 0.55  # local L contrast (of the labelled hair's median) that counts as strands
 EYE_V, MOUTH_V, CHIN_V = TEMPLATE[0, 1], TEMPLATE[2, 1], 0.8  # crop heights (fractions) of eyes, mouth, chin
@@ -70,8 +71,10 @@ def hair_mask(region: FaceRegion) -> np.ndarray:
         mask = np.maximum(mask, grown)
     rows = np.flatnonzero((mask > 0.01).any(1))
     region.ensure_lab(int(rows[-1]) + 1 if rows.size else 0)  # full-size Lab only as far as the hair goes
-    # the hair network's mask needs no colour gate (it cost 5 of the effect's 8 ms on 640x480)
-    gated = mask if region.whole_hair else _colour_gate(region, mask)
+    # the hair network's mask needs no colour gate (it cost 5 of the effect's 8 ms on 640x480),
+    # but its faint probabilities (0.1-0.25 on a plain backdrop above or beside the head) would
+    # tint the wall: they fade out; from FAINT_HI up the probability is the weight, as before
+    gated = mask * smoothstep(mask, FAINT_LO, FAINT_HI) if region.whole_hair else _colour_gate(region, mask)
     return feather(gated, 0.01 * region.eye_dist)
 
 

@@ -12,7 +12,7 @@ from effects import (DEFAULT_EFFECTS, EFFECT_NAMES, EffectSettings, EffectSpecEr
 from effects.colour import colour_lab, parse_colour, rgb_to_lab
 from effects.hair import extended_box
 from core import align
-from core.classes import (CLASS_NAMES, HAIR, INNER_MOUTH, LEFT_EYE, LOWER_LIP, NOSE, PALETTE, RIGHT_EYE, SKIN,
+from core.classes import (BACKGROUND, CLASS_NAMES, HAIR, INNER_MOUTH, LEFT_EYE, LOWER_LIP, NOSE, PALETTE, RIGHT_EYE, SKIN,
                             UPPER_LIP)
 from models.parsers.landmark_parser import LandmarkParser
 from core.types import Face, FaceParse
@@ -188,6 +188,24 @@ def test_hair_recolour_lifts_dark_hair_toward_the_colour_and_keeps_strands():
     # the skin in the middle of the face is not recoloured
     skin = frame_mask(parse, (SKIN, NOSE), 0.99, image.shape) & ~frame_mask(parse, (HAIR,), 0.01, image.shape)
     assert np.abs(after[skin] - before[skin]).max(axis=1).mean() < 0.5
+
+
+def test_whole_head_hair_leaves_faint_probabilities_unpainted():
+    """The hair network's faint hair on a plain backdrop (0.1-0.2 above the crown of a head near
+    the frame's top edge) must not tint the wall; confident hair is painted as before."""
+    image, parse = parsed(DARK_HAIR)
+    probs = parse.probs.copy()
+    h, w = probs.shape[1:]
+    probs[:, :h // 8] = 0.0
+    probs[HAIR, :h // 8, : w // 2] = 0.15          # faint: a wall the network is unsure of
+    probs[HAIR, :h // 8, w // 2:] = 0.9            # confident
+    probs[BACKGROUND, :h // 8] = 1.0 - probs[HAIR, :h // 8]
+    whole = FaceParse(face=parse.face, box=parse.box, probs=probs, whole_hair=True)
+    out = render(image, [whole], parse_effects("hair=#c03030:0.7"))
+    x0, y0, x1, y1 = parse.box
+    change = np.abs(out.astype(int) - image)[y0:y0 + h // 8 - 3].sum(2)   # clear of the feathered edge
+    assert change[:, :w // 2 - 3].mean() < 1.0
+    assert change[:, w // 2 + 3:].mean() > 20
 
 
 def test_long_hair_below_the_crop_is_recoloured_but_not_the_clothes():
