@@ -80,10 +80,16 @@ class ProbabilitySmoother:
     two, so smoothing cannot win by freezing. a_min and gain were picked on four talking-head
     clips (benchmarks/flicker.py): (0.1, 0.3) halves motion-compensated flicker against the
     unsmoothed parse and lets a full label flip through in 2 frames.
+
+    A change the flow cannot explain at all resets the memory: when the previous crop moved
+    along the flow still differs from the new crop by more than `cut` grey levels on average (a
+    scene cut, another face under the same id; on the held-out talking-head clips the most was
+    15, between two different faces 67), the new parse shows as it is instead of blending with
+    another face's labels for two frames.
     """
 
-    def __init__(self, a_min: float = 0.1, gain: float = 0.3):
-        self.a_min, self.gain = a_min, gain
+    def __init__(self, a_min: float = 0.1, gain: float = 0.3, cut: float = 30.0):
+        self.a_min, self.gain, self.cut = a_min, gain, cut
         self._flow = crop_motion.CropFlow()
         self._state: dict[int, tuple] = {}   # id -> (probs, gray crop)
 
@@ -101,23 +107,26 @@ class ProbabilitySmoother:
             g = crop_motion.gray(crops[i])
             prev = self._state.get(fid)
             if prev is not None and prev[0].shape == probs[i].shape and planes:
-                _pull_and_blend(probs[i], prev[0], self._flow.sample_map(g, prev[1]), self.a_min, self.gain,
-                                out[i], planes)
+                map1, map2 = cv2.convertMaps(self._flow.sample_map(g, prev[1]), None, cv2.CV_16SC2)
+                moved = cv2.remap(prev[1], map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                if cv2.absdiff(g, moved).mean() <= self.cut:   # else a cut: out[i] stays the new parse
+                    _pull_and_blend(probs[i], prev[0], (map1, map2), self.a_min, self.gain, out[i], planes)
             self._state[fid] = (out[i], g)
         for fid in set(self._state) - set(ids):
             del self._state[fid]
         return out
 
 
-def _pull_and_blend(p, prev, sample_map, a_min, gain, out, planes):
-    """out[c] = q + a * (p - q) for c in `planes`, q = `prev` sampled bilinearly at `sample_map`
-    (H, W, 2) (border: replicate), a = min(1, a_min + gain * max_c |p - q|) over those planes
-    (a class and its complement differ by the same amount). One contiguous class plane at a time
-    through OpenCV, with the map converted to fixed point once for all planes: about as fast as
+def _pull_and_blend(p, prev, maps, a_min, gain, out, planes):
+    """out[c] = q + a * (p - q) for c in `planes`, q = `prev` sampled bilinearly at the fixed-point
+    `maps` (cv2.convertMaps of an (H, W, 2) sample map; border: replicate), a = min(1, a_min +
+    gain * max_c |p - q|) over those planes (a class and its complement differ by the same
+    amount). One contiguous class plane at a time through OpenCV, the map in fixed point (converted
+    once, also for the cut test): about as fast as
     the numba kernel it replaced (1.7 ms for 11 x 256 x 256), without loading numba and its
     compiler into the landmark tier's process (120 MB). OpenCV weighs the four neighbours in
     1/32 pixel steps; the exact kernel differed from this by 1e-4 on average."""
-    map1, map2 = cv2.convertMaps(sample_map, None, cv2.CV_16SC2)
+    map1, map2 = maps
     a, pulled = None, []
     for c in planes:
         q = cv2.remap(prev[c], map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
