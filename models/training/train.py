@@ -288,7 +288,7 @@ def _train(args, ctx) -> dict:
     stage_index, stage_epoch = (state["stage_index"], state["stage_epoch"]) if state else (0, 0)
     best = state["best"] if state else {"score": None, "key": None, "epoch": None, "val": None}
     elapsed_before = state["elapsed_s"] if state else 0.0
-    start = time.time()
+    start = last_saved = time.time()
     deadline = start + args.time_limit * 60 if args.time_limit else None
     stop = False
     print(f"training {args.model} on {device} ({hardware}), {len(train_set)} train images, "
@@ -351,7 +351,8 @@ def _train(args, ctx) -> dict:
             train_logs = {k: v / max(count, 1) for k, v in sums.items()}
 
             val, last_epoch = None, stop or (stage_index == len(plan) - 1 and stage_epoch == n_epochs)
-            if main_rank and (last_epoch or epoch % max(int(sc["val_every"]), 1) == 0):
+            validating = last_epoch or epoch % max(int(sc["val_every"]), 1) == 0
+            if main_rank and validating:
                 try:
                     val = evaluate_dir(val_parser, args.data, "val", sc["val_sources"], sc["val_batch_size"],
                                        progress=True, num_workers=workers)
@@ -365,7 +366,6 @@ def _train(args, ctx) -> dict:
             record = {"epoch": epoch, "stage": name, "stage_epoch": stage_epoch, "steps": count, "lr": lr,
                       "train": train_logs, "val": val_summary(val) if val else None, "score": score,
                       "best": improved, "epoch_s": time.time() - t0, "elapsed_s": elapsed, "stopped_early": stop}
-            epoch_times.append(time.time() - t0)
             if not main_rank:
                 distributed.barrier(ctx)   # rank 0 validates and saves meanwhile
                 continue
@@ -375,18 +375,23 @@ def _train(args, ctx) -> dict:
                   f"val overall {_f(val and val['overall_f1'])} mean {_f(val and val['mean_f1'])} "
                   f"hair {_f(val and val['hair_f1'])} ({record['epoch_s']:.0f}s){' *' if improved else ''}", flush=True)
 
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config,
-                        "epoch": epoch, "stage_index": stage_index, "stage_epoch": stage_epoch,
-                        "best": {**best, **({"score": score, "key": key, "epoch": epoch, "val": record["val"]} if improved else {})},
-                        "elapsed_s": elapsed, "tier": args.model,
-                        "rng": {"python": random.getstate(), "numpy": numpy_rng_state(),
-                                "torch": torch.get_rng_state()}}, out / "last.pt")
+            # the training state for --resume: when validating, at the end, and at least once a minute
+            # (a GPU epoch can take a second; the paper-sized teacher's state is 250 MB)
+            if validating or improved or time.time() - last_saved > 60:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config,
+                            "epoch": epoch, "stage_index": stage_index, "stage_epoch": stage_epoch,
+                            "best": {**best, **({"score": score, "key": key, "epoch": epoch, "val": record["val"]} if improved else {})},
+                            "elapsed_s": elapsed, "tier": args.model,
+                            "rng": {"python": random.getstate(), "numpy": numpy_rng_state(),
+                                    "torch": torch.get_rng_state()}}, out / "last.pt")
+                last_saved = time.time()
             if improved:
                 best = {"score": score, "key": key, "epoch": epoch, "val": record["val"]}
                 card = make_card(args, tier_info(args.model).description, config, len(train_set), epoch,
                                  elapsed, hardware, record["val"], model)
                 ckpt.save(out / "best.pt", args.model, model, config, card, fp16=False)
             distributed.barrier(ctx)
+            epoch_times.append(time.time() - t0)   # saving included (--fit-time runs in one process)
         stage_index, stage_epoch = (stage_index + 1, 0) if stage_epoch >= n_epochs else (stage_index, stage_epoch)
 
     why = "time limit" if stop else "done"
