@@ -10,17 +10,21 @@
 # the set (LFW hair masks and the auto/fused labels of portraits and video frames), with
 # --fit-time: the lr schedules end at the time limit whatever the GPU's speed; the Student's
 # unsupervised stage is off (on these data it cost accuracy: checkpoints/student.md).
+# TEACHER_MIN 0 skips the teacher and the Student. SEEDS="rnng rednet bspnet stn-icnn" (env) then
+# trains those tiers SEED_MIN minutes each (default 2) with their own recipes on the same data
+# (issue #13 item 3), exported fp16 into seeds.tar.
 # OUT gets at most 8 files (the device tool's limit), each under 16 MiB:
 #   session.log, student_full.pt (fp16), results.tar (cards, val scores, timings, per-epoch
 #   metrics), teacher_full.pt.aa/.ab/.ac (the fp16 teacher, ~41 MB, split: join with cat;
-#   too large for the repo).
+#   too large for the repo), seeds.tar.aa/.ab (the seed tiers' checkpoints and cards, joined with cat).
 #
 #   bash tools/gpu_session.sh DATA OUT [TEACHER_MIN] [STUDENT_MIN] [DEVICE]
 #
 # e.g. on the device machine, with the set carried as data/gpu (a copy of data/fused):
 #   bash tools/gpu_session.sh data/gpu $OUT 3 3
-# DEVICE defaults to cuda; `cpu` with tiny budgets and TEACHER_SET/STUDENT_SET/REPEATS/BENCH_ARGS/
-# WORKERS overrides is the smoke run of tests/app/test_gpu_session.py.
+#   SEEDS="rednet bspnet stn-icnn" SEED_MIN=3 bash tools/gpu_session.sh data/gpu $OUT 0 0
+# DEVICE defaults to cuda; `cpu` with tiny budgets and TEACHER_SET/STUDENT_SET/SEED_SET/REPEATS/
+# BENCH_ARGS/WORKERS overrides is the smoke run of tests/app/test_gpu_session.py.
 set -euo pipefail
 DATA=${1:?usage: gpu_session.sh DATA OUT [TEACHER_MIN] [STUDENT_MIN] [DEVICE]}
 OUT=${2:?usage: gpu_session.sh DATA OUT [TEACHER_MIN] [STUDENT_MIN] [DEVICE]}
@@ -44,6 +48,9 @@ pack() {   # on any exit, failures too: whatever was made so far goes into OUT
   [ -f "$OUT/student_full.md" ] && mv "$OUT/student_full.md" "$RUNS/student_full.md"
   (cd "$RUNS" && tar -cf "$OUT/results.tar" $(ls *.md *.json *.jsonl 2>/dev/null))
   [ -f "$RUNS/teacher_full.pt" ] && split -b 15M -a 2 "$RUNS/teacher_full.pt" "$OUT/teacher_full.pt."
+  if [ -d "$RUNS/seeds" ]; then
+    tar -cf "$RUNS/seeds.tar" -C "$RUNS/seeds" . && split -b 15M -a 2 "$RUNS/seeds.tar" "$OUT/seeds.tar."
+  fi
   ls -la "$OUT" | tee -a "$LOG"
 }
 trap pack EXIT
@@ -59,6 +66,7 @@ PAPER_STUDENT=${STUDENT_SET:-"input_size=256 conv1_channels=64"}
 DATA_SET='partial_sources=["lfw_hair","portraits","video:"] partial_batch_size=24 val_every=20'
 TRAIN="--data $DATA --device $DEVICE --workers $WORKERS --fit-time"
 
+if [ "$T_MIN" != 0 ]; then
 echo "== teacher, paper size, $T_MIN min" | tee -a "$LOG"
 "$PY" -m models.train --model teacher $TRAIN --time-limit "$T_MIN" --out "$RUNS/teacher" \
   --set $PAPER_TEACHER $DATA_SET epochs=100000 --export "$RUNS/teacher_full.pt" 2>&1 | tee -a "$LOG"
@@ -74,9 +82,21 @@ for tier in teacher student; do
   timeout 150 "$PY" -m models.evaluate --model $tier --data "$DATA" --split val --device "$DEVICE" \
     --checkpoint "$ckpt" --json "$RUNS/${tier}_full_val.json" 2>&1 | tee -a "$LOG"
 done
+TRAINED="--checkpoint teacher=$RUNS/teacher_full.pt student=$OUT/student_full.pt"
+fi
+
+# the seed tiers: their recipes' data mix (8 FaceSynthetics + real faces a step), the last stage
+# fitted to SEED_MIN (STN-iCNN's first two stages are short and fixed)
+[ -n "${SEEDS:-}" ] && mkdir -p "$RUNS/seeds"
+for tier in ${SEEDS:-}; do
+  LEN='epochs=100000'
+  [ "$tier" = stn-icnn ] && LEN='stage_epochs={"coarse":20,"localizer":20,"end2end":100000}'
+  echo "== $tier, ${SEED_MIN:-2} min" | tee -a "$LOG"
+  "$PY" -m models.train --model "$tier" $TRAIN --time-limit "${SEED_MIN:-2}" --out "$RUNS/$tier" \
+    --set "$LEN" real_batch_size=24 val_every=20 ${SEED_SET:-} --export "$RUNS/seeds/$tier.pt" 2>&1 | tee -a "$LOG"
+  cp "$RUNS/$tier/metrics.jsonl" "$RUNS/seeds/${tier}_metrics.jsonl"
+done
 
 echo "== inference time per face, $DEVICE" | tee -a "$LOG"
 timeout 200 "$PY" -m benchmarks.models_device --device "$DEVICE" --repeats "${REPEATS:-20}" ${BENCH_ARGS:-} \
-  --data "$DATA" --json "$RUNS/times_$DEVICE.json" \
-  --checkpoint teacher="$RUNS/teacher_full.pt" student="$OUT/student_full.pt" 2>&1 | tee -a "$LOG"
-
+  --data "$DATA" --json "$RUNS/times_$DEVICE.json" ${TRAINED:-} 2>&1 | tee -a "$LOG"

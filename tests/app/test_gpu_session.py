@@ -43,6 +43,28 @@ def test_gpu_session_trains_scores_and_times_both_networks_on_the_cpu(tmp_path):
     assert (out / "student_full.pt").stat().st_size > 0
 
 
+def test_gpu_session_trains_the_seed_tiers_alone(tmp_path):
+    """TEACHER_MIN 0 and SEEDS: the seed tiers only, their fp16 checkpoints and cards in seeds.tar."""
+    data = write_tiny_dataset(tmp_path / "faceparse", astronaut())
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHON=sys.executable, REPEATS="1", SEEDS="rnng bspnet", SEED_MIN="0.05",
+               BENCH_ARGS="--models bspnet --batches 1")
+    run = subprocess.run(["bash", "tools/gpu_session.sh", str(data), str(out), "0", "0", "cpu"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:] + run.stdout[-2000:]
+    files = sorted(p.name for p in out.iterdir())
+    assert not any(f.startswith(("teacher", "student")) for f in files) and len(files) <= 8
+    seeds = tmp_path / "seeds.tar"
+    seeds.write_bytes(b"".join((out / f).read_bytes() for f in files if f.startswith("seeds.tar.")))
+    with tarfile.open(seeds) as tar:
+        tar.extractall(tmp_path / "seeds", filter="data")
+    from models.parsers.registry import create_parser
+    for tier in ("rnng", "bspnet"):
+        assert (tmp_path / "seeds" / f"{tier}.md").read_text().startswith(f"# {tier}: model card")
+        assert (tmp_path / "seeds" / f"{tier}_metrics.jsonl").read_text().strip()
+        assert create_parser(tier, checkpoint=str(tmp_path / "seeds" / f"{tier}.pt"), device="cpu") is not None
+
+
 def test_gpu_session_without_a_dataset_says_so(tmp_path):
     run = subprocess.run(["bash", "tools/gpu_session.sh", str(tmp_path / "none"), str(tmp_path / "out")], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
