@@ -7,6 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from core import align
@@ -59,6 +60,5 @@ def user_path_labels(images, model: str, repo: Path = ROOT, checkpoint: Path | N
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=repo)
 
     def labels_of(image):
-        import cv2
         return cv2.imread(str(tmp / "labels" / f"{Path(image).stem}.png"), cv2.IMREAD_GRAYSCALE)
     return labels_of

@@ -66,16 +66,18 @@ def hair_mask(region: FaceRegion) -> np.ndarray:
     ys, xs = region.box_slice
     mask = np.zeros((h, w), np.float32)
     mask[ys, xs] = region.probs[HAIR]
-    grown = None if region.whole_hair else _grow(region, mask)
+    if region.whole_hair:
+        # the hair network's mask needs no colour gate (it cost 5 of the effect's 8 ms on 640x480)
+        # and no Lab here (apply converts the rows it paints), but its faint probabilities (0.1-0.25
+        # on a plain backdrop above or beside the head) would tint the wall: they fade out; from
+        # FAINT_HI up the probability is the weight
+        return feather(mask * smoothstep(mask, FAINT_LO, FAINT_HI), 0.01 * region.eye_dist)
+    grown = _grow(region, mask)
     if grown is not None:
         mask = np.maximum(mask, grown)
     rows = np.flatnonzero((mask > 0.01).any(1))
     region.ensure_lab(int(rows[-1]) + 1 if rows.size else 0)  # full-size Lab only as far as the hair goes
-    # the hair network's mask needs no colour gate (it cost 5 of the effect's 8 ms on 640x480),
-    # but its faint probabilities (0.1-0.25 on a plain backdrop above or beside the head) would
-    # tint the wall: they fade out; from FAINT_HI up the probability is the weight, as before
-    gated = mask * smoothstep(mask, FAINT_LO, FAINT_HI) if region.whole_hair else _colour_gate(region, mask)
-    return feather(gated, 0.01 * region.eye_dist)
+    return feather(_colour_gate(region, mask), 0.01 * region.eye_dist)
 
 
 def _colour_gate(region: FaceRegion, mask: np.ndarray) -> np.ndarray:
