@@ -1,14 +1,15 @@
 """Fit the whole-head hair fusion (models/perception/hair.py) on LFW's training people.
 
-    python -m tools.fit_hair_fusion --model rnng                # cache, fit, write checkpoints/hair_fusion.json
+    python -m tools.fit_hair_fusion --model rnng landmarks student --check   # cache, fit, write checkpoints/hair_fusion.json
     python -m tools.fit_hair_fusion --model rnng --errors       # where the hair errors are (train people)
 
 Step 1 (cached under data/hair_fusion/<model>/, reused): every LFW image once through the
 pipeline's tracking, person mask, hair network and parser, keeping what the fusion starts from
-(the parser's raw probabilities, the head crop's hair, the faces). Step 2: per-pixel features of
-the aligned crop (models.perception.hair.fusion_features) against the LFW mask warped into the
-crop, a logistic regression fitted on the training people only (split_of_person), its
-coefficients written beside the checkpoints. Validation people are never read by the fit.
+(the parser's raw probabilities, the head crop's hair, the faces). Step 2: the fusion's inputs
+over the aligned crop at its resolution (models.perception.hair_fusion.features) against the LFW
+mask warped into the crop, its small MLP fitted (torch, seeded) on the training people only
+(split_of_person), the weights written beside the checkpoints. Validation people are never read
+by the fit.
 Step 3 (`--check`): the whole pipeline's labels from the cache, old rule vs new, on both splits.
 """
 import argparse
@@ -148,14 +149,16 @@ def errors(model: str, folder: Path, split: str = "train", worst: int = 12, out:
         print(f"  worst: {stem} {n} px wrong {note}")
 
 
-def samples(folder: Path, split: str = "train", step: int = 3):
+def samples(folder: Path, split: str = "train"):
     """(features (N, F) float32, truth (N,) bool) from the centre face's aligned crop of every
-    image of a split, computed as the pipeline does (models.perception.hair.fuse_learned):
-    pixels inside the frame whose parser mass is mostly hair, skin or background (where the
-    rule decides), every `step`-th row and column."""
+    image of a split, computed as the pipeline does (models.perception.hair.fuse_learned), at
+    the fusion's resolution: every pixel inside the image whose parser mass is mostly hair,
+    skin or background (where the rule decides)."""
     from models.perception import hair as whole_hair
+    from models.perception.hair_fusion import RES, features
     from models.perception.person_mask import keep_inside
     xs, ys = [], []
+    small = lambda a: cv2.resize(a.astype(np.uint8), (RES, RES), interpolation=cv2.INTER_NEAREST) > 0
     for image, mask, s in lfw_pairs():
         if s != split:
             continue
@@ -175,33 +178,46 @@ def samples(folder: Path, split: str = "train", step: int = 3):
         hair = whole_hair.hair_in_crop(item["hair"][face.id], face.matrix, probs.shape[-1])
         mass = probs[BACKGROUND] + probs[HAIR] + probs[SKIN]
         inv = 1 / np.maximum(mass, 1e-6)
-        feats = whole_hair.fusion_features(hair, probs[HAIR] * inv, probs[SKIN] * inv,
-                                           whole_hair.skin_coloured(crop, probs[SKIN]), person)
+        feats = features(hair, probs[HAIR] * inv, probs[SKIN] * inv, whole_hair.skin_coloured(crop, probs[SKIN]), person)
         truth = align.warp_crop((cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) > 127).astype(np.uint8), face.matrix,
                                 interpolation=cv2.INTER_NEAREST) > 0
         inside = align.warp_crop(np.ones(rgb.shape[:2], np.uint8), face.matrix, interpolation=cv2.INTER_NEAREST) > 0
-        keep = (inside & (mass > 0.5))[::step, ::step]
-        size = probs.shape[-1]
-        xs.append(np.stack([np.broadcast_to(feats[n], (size, size))[::step, ::step][keep]
-                            for n in whole_hair.FEATURES], 1))
-        ys.append(truth[::step, ::step][keep])
+        keep = small(inside & (mass > 0.5))
+        xs.append(feats[:, keep].T)
+        ys.append(small(truth)[keep])
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 25) -> np.ndarray:
-    """Logistic regression by Newton's method: weights (bias first) for the columns of x."""
-    x = np.hstack([np.ones((len(x), 1)), x.astype(np.float64)])
-    w = np.zeros(x.shape[1])
-    n = len(x)
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-x @ w))
-        grad = x.T @ (p - y) / n + l2 * w
-        hess = (x * (p * (1 - p))[:, None]).T @ x / n + l2 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-6:
-            break
-    return w
+def train_mlp(x: np.ndarray, y: np.ndarray, hidden: int = 24, epochs: int = 3, seed: int = 0,
+              min_steps: int = 300) -> dict:
+    """The fusion's MLP (inputs -> hidden -> hidden -> 1, ReLU) fitted by cross-entropy (Adam,
+    one-cycle schedule, batches of 8192 pixels): its weights and input normalisation as lists.
+    `epochs` passes over the pixels, more when that is under `min_steps` batches (a few images)."""
+    import torch
+    torch.manual_seed(seed)
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x, np.float32)), torch.from_numpy(y.astype(np.float32))
+    mu = xt.mean(0)
+    sd = xt.std(0)
+    sd = torch.where(sd > 1e-6, sd, torch.ones_like(sd))   # a constant input (no person mask) stays 0
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
+                              torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+    batch = 8192
+    epochs = max(epochs, -(-min_steps // -(-len(yt) // batch)))
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=epochs * -(-len(yt) // batch))
+    order = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(len(yt), generator=order)
+        for i in range(0, len(yt), batch):
+            b = perm[i:i + batch]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net((xt[b] - mu) / sd)[:, 0], yt[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    lists = lambda t: np.round(t.detach().numpy().astype(np.float64), 6).tolist()
+    return {"mu": lists(mu), "sd": lists(sd), "w1": lists(net[0].weight), "b1": lists(net[0].bias),
+            "w2": lists(net[2].weight), "b2": lists(net[2].bias), "w3": lists(net[4].weight), "b3": lists(net[4].bias)}
 
 
 def check(model: str, folder: Path, fusion, splits=("train", "val")) -> dict:
@@ -224,55 +240,53 @@ def check(model: str, folder: Path, fusion, splits=("train", "val")) -> dict:
 
 
 def fit(model: str, folder: Path, log=print) -> dict:
-    """Coefficients {"bias": .., feature: ..} of the learned fusion for one tier, from its
-    training people (maximum likelihood; no threshold tuned)."""
+    """The learned fusion's weights for one tier, from its training people (cross-entropy; no
+    threshold tuned): {"inputs": [...], "mu": ..., "w1": ..., ...}."""
+    from models.perception.hair_fusion import INPUTS
     x, y = samples(folder, "train")
     log(f"{model}: {len(y)} pixels of LFW training people, {100 * y.mean():.1f}% hair")
-    from models.perception.hair import FEATURES
-    # a tier without a person mask (the landmark tier: its parser uses one itself) has person = 1,
-    # which would only duplicate the bias and h: those two features are left out, coefficient 0
-    no_person = x[:, FEATURES.index("person")].std() < 1e-6
-    used = [i for i, name in enumerate(FEATURES) if not (no_person and name.startswith("person"))]
-    w = logistic(x[:, used], y)
-    coef = dict.fromkeys(("bias",) + FEATURES, 0.0)
-    coef["bias"] = round(float(w[0]), 4)
-    for i, v in zip(used, w[1:]):
-        coef[FEATURES[i]] = round(float(v), 4)
-    return coef
+    return {"inputs": list(INPUTS), **train_mlp(x, y)}
 
 
 def main(argv=None):
-    from models.perception import hair as whole_hair
+    from models.perception import hair_fusion
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", nargs="+", default=["rnng", "landmarks"])
+    ap.add_argument("--model", nargs="+", default=["rnng", "landmarks", "student"])
     ap.add_argument("--cache", type=Path, default=ROOT / "data" / "hair_fusion")
-    ap.add_argument("--out", type=Path, default=whole_hair.FUSION_FILE)
+    ap.add_argument("--out", type=Path, default=hair_fusion.FUSION_FILE)
     ap.add_argument("--errors", action="store_true", help="only the error breakdown of the shipped rule (train people)")
     ap.add_argument("--overlays", type=Path, help="with --errors: PNG overlays here (red false, blue missed hair)")
-    ap.add_argument("--check", action="store_true", help="after fitting: old rule vs fitted, both splits, replayed")
+    ap.add_argument("--check", action="store_true", help="after fitting: the rule before (when it was of this kind) and the fitted one, both splits, replayed")
     args = ap.parse_args(argv)
     if not LFW.is_dir():
         raise SystemExit(f"error: LFW hair data not found: {LFW}")
+    data = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    data.setdefault("tiers", {})
+    old = {model: data["tiers"].get(model) for model in args.model}
+    stale = [m for m in args.model if old[m] is not None and not hair_fusion._valid(old[m])]
+    if stale and not args.errors:   # weights of an older rule: the tiers refit start from the "mix" rule
+        for model in stale:
+            del data["tiers"][model]
+        args.out.write_text(json.dumps(data) + "\n")
+        print(f"dropped the stale fusion of {', '.join(stale)} from {args.out} before refitting")
     for model in args.model:
         build_cache(model, args.cache / model)
     if args.errors:
         for model in args.model:
             errors(model, args.cache / model, "train", out=args.overlays)
         return
-    data = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    data["about"] = ("Learned whole-head hair fusion (models/perception/hair.py fuse_learned): logistic regression "
-                     "of hair vs not hair over the features FEATURES, fitted on the pixels of LFW's training people "
-                     "(models.data.readers.lfw_hair.split_of_person) by `python -m tools.fit_hair_fusion "
-                     "--model rnng landmarks`. Tiers not listed keep the 'mix' rule.")
-    data.setdefault("tiers", {})
+    data["about"] = ("Learned whole-head hair fusion (models/perception/hair_fusion.py): per tier a small MLP "
+                     "(inputs -> hidden -> hidden -> 1) over the per-pixel and context features 'inputs', "
+                     "fitted on the pixels of LFW's training people (models.data.readers.lfw_hair.split_of_person) "
+                     "by `python -m tools.fit_hair_fusion --model TIER`. Tiers not listed keep the 'mix' rule.")
     for model in args.model:
         data["tiers"][model] = fit(model, args.cache / model)
-        print(model, json.dumps(data["tiers"][model]))
     args.out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {args.out}")
     if args.check:
         for model in args.model:
-            for name, fusion in (("mix", None), ("learned", whole_hair.Fusion(data["tiers"][model]))):
+            before = [("before", hair_fusion.Fusion(old[model]))] if hair_fusion._valid(old[model]) else []
+            for name, fusion in before + [("learned", hair_fusion.Fusion(data["tiers"][model]))]:
                 rows = check(model, args.cache / model, fusion)
                 print(model, name, " ".join(f"{k}: F1 {v['f1']:.3f} false hair {100 * v['fp_share']:.2f}%"
                                             for k, v in rows.items()))

@@ -10,16 +10,16 @@ The choice of crop and input size and the fusion rule were measured on LFW valid
 and the hair dev set (tests/fixtures/hair_dev): see benchmarks/hair_whole.py and README. The
 learned rule (fuse_learned) is fitted on LFW's training people by tools/fit_hair_fusion.py.
 """
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from core import align
 from core.classes import BACKGROUND, HAIR, NUM_CLASSES, SKIN
-from core.errors import InputError
+# the learned per-pixel hair share, one per tier that has been fitted (python -m tools.fit_hair_fusion);
+# tiers without one keep the "mix" rule
+from models.perception.hair_fusion import Fusion, load_fusion
 
 EVERY = 2            # video: the network on every 2nd frame (its 15 ms would otherwise slow the stream)
 INPUT = 384          # hair network input side (a multiple of 64: exact to the tflite graph)
@@ -37,9 +37,6 @@ SCALP = True         # skin-coloured "hair" that the hair network does not call 
 FRINGE = 0.9         # hair network's probability above which its hair takes the parser's skin above the brows
 BOX_HAIR = 0.1       # the frame box reaches as far as the network's hair is above this
 EYE = (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]) * align.CROP_SIZE   # eye distance in the aligned crop
-# the learned per-pixel hair share (Fusion), one per tier that has been fitted
-# (python -m tools.fit_hair_fusion); tiers without one keep the "mix" rule
-FUSION_FILE = Path(__file__).resolve().parents[2] / "checkpoints" / "hair_fusion.json"
 # tiers whose hair, skin and background are another tier's: `combined` takes only eyes and lips
 # from the landmark tier, the rest (what the fusion reads) is RNN-G's
 FUSION_OF = {"combined": "rnng"}
@@ -206,14 +203,6 @@ def take_fringe(probs: np.ndarray, hair: np.ndarray, fringe: float = FRINGE) -> 
     probs[HAIR, band] += taken
 
 
-class FusionError(InputError):
-    """A missing or unreadable hair fusion file: one line for the user."""
-
-
-FEATURES = ("h", "q", "s", "hq", "skin", "skin_h", "person", "person_h",
-            "crown", "crown_h", "crown_q", "crown_s", "chin", "chin_h", "chin_q", "chin_s")
-
-
 def fuse_learned(probs: np.ndarray, hair: np.ndarray, crop: np.ndarray, fusion: "Fusion",
                  person: np.ndarray | None = None) -> None:
     """The learned rule, in place: what the parser gives to hair, skin or background (mass m)
@@ -232,87 +221,6 @@ def fuse_learned(probs: np.ndarray, hair: np.ndarray, crop: np.ndarray, fusion: 
     probs[HAIR] = mass * share
     probs[SKIN] = (mass - probs[HAIR]) * to_skin_share
     probs[BACKGROUND] = mass - probs[HAIR] - probs[SKIN]
-
-
-def fusion_features(hair: np.ndarray, q: np.ndarray, s: np.ndarray, skin_like: np.ndarray,
-                    person: np.ndarray | None = None) -> dict:
-    """Per-pixel features of the learned fusion, each (S, S) float32 (rows broadcast): the hair
-    network's probability h and the parser's hair and skin shares q and s (of its hair + skin +
-    background) as log-odds (clipped to 2%..98%), h x q, closeness to the face's skin colour
-    (skin_coloured), the person mask (1 without one) and its product with h, and the rows above
-    the brows (crown) and below the chin (chin) of the aligned crop, alone and with h, q, s (how
-    far to trust each differs there). h x q is scaled by 0.1, near the others' range."""
-    h, lq, ls = _logit(hair), _logit(q), _logit(s)
-    lp = np.float32(1) if person is None else person
-    crown, chin = _rows(hair.shape[0])
-    return {"h": h, "q": lq, "s": ls, "hq": h * lq * np.float32(0.1), "skin": skin_like, "skin_h": skin_like * h,
-            "person": lp, "person_h": lp * h,
-            "crown": crown, "crown_h": crown * h, "crown_q": crown * lq, "crown_s": crown * ls,
-            "chin": chin, "chin_h": chin * h, "chin_q": chin * lq, "chin_s": chin * ls}
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    x = np.clip(np.asarray(p, np.float32), np.float32(0.02), np.float32(0.98))
-    np.divide(x, np.float32(1) - x, out=x)
-    return np.log(x, out=x)
-
-
-_ROWS = {}
-
-
-def _rows(size: int):
-    """(size, 1) float32 masks of the crop's rows above the brows and below the chin."""
-    if size not in _ROWS:
-        v = ((np.arange(size) + 0.5) * align.CROP_SIZE / size - align.TEMPLATE[0, 1] * align.CROP_SIZE) / EYE
-        _ROWS[size] = ((v < -0.35).astype(np.float32)[:, None], (v > 2.0).astype(np.float32)[:, None])
-    return _ROWS[size]
-
-
-@dataclass
-class Fusion:
-    """A learned per-pixel hair share: sigmoid(bias + sum of coef * feature) over
-    fusion_features, fitted by logistic regression on LFW's training people
-    (tools/fit_hair_fusion.py)."""
-    coef: dict
-
-    def share(self, hair, q, s, skin_like, person=None) -> np.ndarray:
-        """The same sum as over fusion_features(hair, q, s, skin_like, person) (a test checks
-        it), grouped so that the row terms (crown, chin) become per-row coefficients: fewer
-        full-size operations per frame."""
-        c = {name: np.float32(self.coef.get(name, 0.0)) for name in ("bias",) + FEATURES}
-        crown, chin = _rows(hair.shape[0])
-        h, lq, ls = _logit(hair), _logit(q), _logit(s)
-        lp = np.float32(1) if person is None else person
-        tenth = np.float32(0.1)
-        on_h = (c["h"] + c["crown_h"] * crown + c["chin_h"] * chin) + (c["hq"] * tenth) * lq + c["skin_h"] * skin_like \
-            + c["person_h"] * lp
-        z = h * on_h
-        z += lq * (c["q"] + c["crown_q"] * crown + c["chin_q"] * chin)
-        z += ls * (c["s"] + c["crown_s"] * crown + c["chin_s"] * chin)
-        z += c["skin"] * skin_like + c["person"] * lp + (c["bias"] + c["crown"] * crown + c["chin"] * chin)
-        return 1 / (1 + np.exp(-z))
-
-
-def load_fusion(tier: str | None, path: Path = FUSION_FILE) -> Fusion | None:
-    """The fusion fitted for a tier, or None when the file has none for it (the "mix" rule).
-    FusionError (one line) for a missing, unreadable or malformed file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FusionError(f"hair fusion file not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise FusionError(f"cannot read hair fusion file {path}: {exc.__class__.__name__}") from None
-    tiers = data.get("tiers") if isinstance(data, dict) else None
-    if not isinstance(tiers, dict):
-        raise FusionError(f"not a hair fusion file (no 'tiers'): {path}")
-    coef = tiers.get(tier)
-    if coef is None:
-        return None
-    if (not isinstance(coef, dict) or not set(coef) <= {"bias", *FEATURES}
-            or not all(isinstance(v, (int, float)) for v in coef.values())):
-        raise FusionError(f"not a hair fusion file (bad coefficients for {tier}): {path}")
-    return Fusion({k: float(v) for k, v in coef.items()})
 
 
 def skin_coloured(crop: np.ndarray, skin: np.ndarray) -> np.ndarray:

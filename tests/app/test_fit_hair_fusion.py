@@ -2,8 +2,10 @@
 only the training people, and what it fits trusts both the hair network and the parser."""
 import json
 
+import numpy as np
 import pytest
 
+from models.perception import hair_fusion
 from tools import fit_hair_fusion as fit
 
 
@@ -23,8 +25,13 @@ def test_fit_reads_only_training_people_and_weighs_both_sources(few_lfw, tmp_pat
     assert len(list(cache.glob("*.pkl"))) == 10
     for image, _, _ in val:   # the fit never opens a validation person's file
         (cache / f"{image.stem}.pkl").unlink()
-    coef = fit.fit("rnng", cache, log=lambda *a: None)
-    assert coef["h"] > 0.1 and coef["q"] > 0.1   # more hair where either source says hair
+    params = fit.fit("rnng", cache, log=lambda *a: None)
+    fusion = hair_fusion.Fusion(params)
+    # more hair where either source says hair, all else equal
+    rest = [np.full((256, 256), v, np.float32) for v in (0.3, 0.2)]   # the parser's skin share, skin colour
+    share = lambda h, q: fusion.share(np.full((256, 256), h, np.float32), np.full((256, 256), q, np.float32), *rest)
+    assert share(0.9, 0.3).mean() > share(0.1, 0.3).mean() + 0.1
+    assert share(0.5, 0.9).mean() > share(0.5, 0.1).mean() + 0.1
     out = tmp_path / "fusion.json"
     fit.main(["--model", "rnng", "--cache", str(tmp_path / "cache"), "--out", str(out)])
-    assert json.loads(out.read_text())["tiers"]["rnng"] == coef
+    assert json.loads(out.read_text())["tiers"]["rnng"] == params   # the same fit: seeded
