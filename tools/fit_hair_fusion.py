@@ -263,7 +263,7 @@ def main(argv=None):
     data = json.loads(args.out.read_text()) if args.out.is_file() else {}
     data.setdefault("tiers", {})
     old = {model: data["tiers"].get(model) for model in args.model}
-    stale = [m for m in args.model if old[m] is not None and not hair_fusion._valid(old[m])]
+    stale = [m for m in args.model if old[m] is not None and not hair_fusion.valid_weights(old[m])]
     if stale and not args.errors:   # weights of an older rule: the tiers refit start from the "mix" rule
         for model in stale:
             del data["tiers"][model]
@@ -285,7 +285,7 @@ def main(argv=None):
     print(f"wrote {args.out}")
     if args.check:
         for model in args.model:
-            before = [("before", hair_fusion.Fusion(old[model]))] if hair_fusion._valid(old[model]) else []
+            before = [("before", hair_fusion.Fusion(old[model]))] if hair_fusion.valid_weights(old[model]) else []
             for name, fusion in before + [("learned", hair_fusion.Fusion(data["tiers"][model]))]:
                 rows = check(model, args.cache / model, fusion)
                 print(model, name, " ".join(f"{k}: F1 {v['f1']:.3f} false hair {100 * v['fp_share']:.2f}%"

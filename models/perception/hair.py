@@ -19,7 +19,7 @@ from core import align
 from core.classes import BACKGROUND, HAIR, NUM_CLASSES, SKIN
 # the learned per-pixel hair share, one per tier that has been fitted (python -m tools.fit_hair_fusion);
 # tiers without one keep the "mix" rule
-from models.perception.hair_fusion import Fusion, load_fusion
+from models.perception.hair_fusion import EYE, Fusion, load_fusion
 
 EVERY = 2            # video: the network on every 2nd frame (its 15 ms would otherwise slow the stream)
 INPUT = 384          # hair network input side (a multiple of 64: exact to the tflite graph)
@@ -36,7 +36,6 @@ RULE = "mix"
 SCALP = True         # skin-coloured "hair" that the hair network does not call hair becomes skin
 FRINGE = 0.9         # hair network's probability above which its hair takes the parser's skin above the brows
 BOX_HAIR = 0.1       # the frame box reaches as far as the network's hair is above this
-EYE = (align.TEMPLATE[1, 0] - align.TEMPLATE[0, 0]) * align.CROP_SIZE   # eye distance in the aligned crop
 # tiers whose hair, skin and background are another tier's: `combined` takes only eyes and lips
 # from the landmark tier, the rest (what the fusion reads) is RNN-G's
 FUSION_OF = {"combined": "rnng"}

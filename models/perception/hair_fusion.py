@@ -148,13 +148,14 @@ def load_fusion(tier: str | None, path: Path | None = None) -> Fusion | None:
     params = tiers.get(tier)
     if params is None:
         return None
-    if not _valid(params):
+    if not valid_weights(params):
         raise FusionError(f"not a hair fusion file (bad weights for {tier}; refit with "
                           f"python -m tools.fit_hair_fusion --model {tier}): {path}")
     return Fusion(params)
 
 
-def _valid(params) -> bool:
+def valid_weights(params) -> bool:
+    """Whether `params` are weights this code can run: the same inputs, arrays of matching shapes."""
     if not isinstance(params, dict) or tuple(params.get("inputs", ())) != INPUTS:
         return False
     try:
