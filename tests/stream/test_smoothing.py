@@ -120,7 +120,7 @@ def test_landmark_smoother_keeps_ids_apart_and_recomputes_alignment():
 
 
 def test_pull_and_blend_matches_exact_bilinear_sampling():
-    from stream.smoothing import _pull_and_blend
+    from stream.smoothing import _pull_and_blend, stack_planes
     (crop_a, pa), (crop_b, pb) = _moving_face(steps=2)
     h, w = pa.shape[1:]
     grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
@@ -135,6 +135,7 @@ def test_pull_and_blend_matches_exact_bilinear_sampling():
     a = np.clip(0.1 + 0.3 * np.abs(pb - q).max(0, keepdims=True), 0.1, 1.0)
     expected = a * pb + (1 - a) * q
     out = np.empty_like(pb)
-    _pull_and_blend(pb, pa, cv2.convertMaps(sample_map, None, cv2.CV_16SC2), 0.1, 0.3, out, range(pb.shape[0]))
+    planes = tuple(range(pb.shape[0]))
+    _pull_and_blend(pb, stack_planes(pa, planes), cv2.convertMaps(sample_map, None, cv2.CV_16SC2), 0.1, 0.3, out, planes)
     assert np.abs(out - expected).max() < 0.02  # OpenCV interpolates with 1/32-pixel weights
     assert np.abs(out - expected).mean() < 1e-3
