@@ -9,6 +9,9 @@ the optical flow between the two crops (what the five-point alignment leaves of 
 talking is motion, not flicker): the smoother's own DIS flow, and Farnebäck's, a flow the
 smoother never sees. "frame" compares the frame-sized label maps (what --save-labels writes,
 whole-head hair included) pixel for pixel, head motion and all.
+Floor: the Farnebäck figure of labels that follow the smoother's DIS flow exactly (the first
+smoothed label map moved from crop to crop, stream.flicker.flow_floor): where the two flows
+disagree at a part's edge, no smoother that moves its memory along DIS reads below it.
 Default clips: those never used in training (talking_d0, d12, d18, d19, d20).
 Lag: on the fastest-moving 10% of frames, the shift k (frames) that best matches the smoothed
 labels at t+k to the unsmoothed labels at t; 0 means smoothing adds no delay after fast motion.
@@ -22,7 +25,7 @@ import numpy as np
 from core import align
 from core.classes import BACKGROUND
 from stream import capture, assemble as session
-from stream.flicker import FlickerMeter
+from stream.flicker import FlickerMeter, flow_floor
 
 VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 
@@ -62,6 +65,19 @@ def flicker_of(seq, kind):
     return meter.result()
 
 
+def floor_of(seq) -> float:
+    """stream.flicker.flow_floor over the clip's longest run of frames with a face: the
+    Farnebäck figure of labels that follow the smoother's DIS flow exactly."""
+    runs, run = [], []
+    for label, _, crop, _ in seq:
+        if label is None:
+            runs, run = runs + [run], []
+        else:
+            run.append((label, crop))
+    run = max(runs + [run], key=len)
+    return flow_floor([c for _, c in run], run[0][0]) if len(run) > 1 else 0.0
+
+
 def lag_of(raw, smooth, max_shift=4):
     motion = [np.linalg.norm(raw[i][1] - raw[i - 1][1], axis=1).mean() / np.linalg.norm(raw[i][1][1] - raw[i][1][0])
               if raw[i][1] is not None and raw[i - 1][1] is not None else 0.0 for i in range(1, len(raw))]
@@ -93,18 +109,20 @@ def main():
         raw = clip_labels(session.build_pipeline(parser=parser, smooth=False, leave_a_core=True), clip, args.frames)
         smooth = clip_labels(session.build_pipeline(parser=parser, smooth=True, leave_a_core=True), clip, args.frames)
         lag, motion = lag_of(raw, smooth)
-        rows[clip.stem] = r = {"lag_frames": lag, "frames": len(raw)}
+        rows[clip.stem] = r = {"lag_frames": lag, "frames": len(raw), "floor": floor_of(smooth)}
         for kind in COLUMNS:
             r[kind] = {"raw": flicker_of(raw, kind), "smoothed": flicker_of(smooth, kind)}
         print(f"{clip.stem:<14} flicker raw -> smoothed: " + ", ".join(
             f"{k} {100 * r[k]['raw']['all']:5.2f}% -> {100 * r[k]['smoothed']['all']:5.2f}%" for k in COLUMNS)
-              + f"  lag {lag} frames  ({len(raw)} frames)", flush=True)
+              + f"  floor {100 * r['floor']:.2f}%  lag {lag} frames  ({len(raw)} frames)", flush=True)
     groups = list(next(iter(rows.values()))["plain"]["raw"])
     print(f"\nmean over {len(rows)} clips, % of face pixels changing label per frame ({args.model}):")
     print(f"{'group':<8}" + "".join(f"{k + ' ' + s:>22}" for k in COLUMNS for s in ("raw", "smoothed")))
     for g in groups:
         print(f"{g:<8}" + "".join(f"{100 * np.mean([r[k][s][g] for r in rows.values()]):>22.2f}"
                                   for k in COLUMNS for s in ("raw", "smoothed")))
+    print(f"floor of the Farnebäck figure (labels moved exactly along the smoother's DIS flow): "
+          f"{100 * np.mean([r['floor'] for r in rows.values()]):.2f}%")
     lags = [r["lag_frames"] for r in rows.values() if r["lag_frames"] is not None]
     print(f"lag after the fastest motion: median {np.median(lags):.0f}, max {max(lags)} frames")
     if args.json:

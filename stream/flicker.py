@@ -49,6 +49,22 @@ class FlickerMeter:
         return {k: (self.changed[k] / self.total[k] if self.total[k] else 0.0) for k in self.total}
 
 
+def flow_floor(crops, label: np.ndarray, flow: str = "dis", meter_flow: str = "farneback") -> float:
+    """What a motion-compensated meter with `meter_flow` reads for labels perfectly steady along
+    `flow` (the smoother's): `label` (of the first crop) moved from crop to crop along `flow`.
+    Where the two flows disagree by a pixel at a part's edge, a label moved along one is a
+    change to the other: no smoother that moves its memory along `flow` reads below this."""
+    meter, mover = FlickerMeter(True, meter_flow), crop_motion.CropFlow(flow)
+    prev = None
+    for crop in crops:
+        g = crop_motion.gray(crop)
+        if prev is not None:
+            label = crop_motion.pull_labels(label, mover.sample_map(g, prev))
+        prev = g
+        meter.update(0, label, crop)
+    return meter.result()["all"]
+
+
 def step_lag(smoother, probs_a: np.ndarray, probs_b: np.ndarray, crop_a, crop_b,
              agree: float = 0.95, max_frames: int = 30) -> int:
     """Frames until the smoothed labels reach `agree` agreement (on face pixels) with a new

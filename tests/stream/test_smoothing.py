@@ -5,7 +5,7 @@ import pytest
 
 from core import align
 from models.parsers.landmark_parser import LandmarkParser
-from stream.flicker import FlickerMeter, step_lag
+from stream.flicker import FlickerMeter, flow_floor, step_lag
 from stream.smoothing import LandmarkSmoother, OneEuroFilter, ProbabilitySmoother
 from core.types import Face
 from tests.faces import tracked
@@ -82,6 +82,17 @@ def test_compensated_flicker_does_not_count_motion(flow):
         compensated.update(0, p.argmax(0), crop)
     assert plain.result()["all"] > 0.03   # 3-pixel steps move every boundary
     assert compensated.result()["all"] < 0.3 * plain.result()["all"]
+
+
+def test_flow_floor_reads_nothing_along_the_meters_own_flow_and_little_along_the_smoothers():
+    frames = _moving_face()
+    crops, first = [c for c, _ in frames], frames[0][1].argmax(0)
+    assert flow_floor(crops, first, flow="farneback", meter_flow="farneback") == 0.0
+    plain = FlickerMeter()
+    for crop, p in frames:
+        plain.update(0, p.argmax(0))
+    floor = flow_floor(crops, first)   # moved along DIS, measured along Farnebäck
+    assert floor < 0.3 * plain.result()["all"]   # the flows disagree at a few edge pixels at most
 
 
 def test_smoothing_follows_a_moving_face_without_trailing():
