@@ -113,7 +113,9 @@ class ProbabilitySmoother:
                 if cv2.absdiff(g, moved).mean() <= self.cut:   # else a cut: out[i] stays the new parse
                     last = prev[2][1] if prev[2][0] == planes else stack_planes(prev[0], planes)
                     stack = _pull_and_blend(probs[i], last, (map1, map2), self.a_min, self.gain, out[i], planes)
-            self._state[fid] = (out[i], g, (planes, stack if stack is not None else stack_planes(out[i], planes)))
+            if stack is None and planes:
+                stack = stack_planes(out[i], planes)
+            self._state[fid] = (out[i], g, (planes, stack))
         for fid in set(self._state) - set(ids):
             del self._state[fid]
         return out

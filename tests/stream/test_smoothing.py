@@ -117,6 +117,20 @@ def test_smoothing_in_place_gives_the_copy_and_leaves_the_input_alone_otherwise(
     assert len(copying([], np.zeros((0, 11, 256, 256), np.float32), np.zeros((0, 256, 256, 3), np.uint8))) == 0
 
 
+def test_smoothing_no_class_passes_the_parse_through_and_a_later_class_set_still_blends():
+    """Nothing read (run_live.py --effects none, no label maps): the parse passes as it is; when
+    the classes read change (an effect switched on), the memory still serves them."""
+    frames = _moving_face()
+    smoother = ProbabilitySmoother()
+    for crop, p in frames[:3]:
+        out = smoother([0], p[None], crop[None], classes=frozenset())
+        assert np.array_equal(out[0], p)
+    crop, p = frames[3]
+    out = smoother([0], p[None], crop[None], classes=frozenset({1, 7}))
+    assert np.array_equal(out[0][0], p[0])           # a plane not read passes as parsed
+    assert not np.array_equal(out[0][1], p[1])       # skin blends with the moved memory
+
+
 def test_landmark_smoother_keeps_ids_apart_and_recomputes_alignment():
     _, face = tracked("astronaut")
     sm = LandmarkSmoother()
