@@ -17,6 +17,7 @@ Lag: on the fastest-moving 10% of frames, the shift k (frames) that best matches
 labels at t+k to the unsmoothed labels at t; 0 means smoothing adds no delay after fast motion.
 """
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -68,14 +69,9 @@ def flicker_of(seq, kind):
 def floor_of(seq) -> float:
     """stream.flicker.flow_floor over the clip's longest run of frames with a face: the
     Farnebäck figure of labels that follow the smoother's DIS flow exactly."""
-    runs, run = [], []
-    for label, _, crop, _ in seq:
-        if label is None:
-            runs, run = runs + [run], []
-        else:
-            run.append((label, crop))
-    run = max(runs + [run], key=len)
-    return flow_floor([c for _, c in run], run[0][0]) if len(run) > 1 else 0.0
+    runs = [list(run) for has_face, run in itertools.groupby(seq, key=lambda item: item[0] is not None) if has_face]
+    run = max(runs, key=len, default=[])
+    return flow_floor([crop for _, _, crop, _ in run], run[0][0]) if len(run) > 1 else 0.0
 
 
 def lag_of(raw, smooth, max_shift=4):
