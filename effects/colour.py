@@ -55,7 +55,9 @@ def format_colour(rgb) -> str:
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB (h, w, 3) -> float32 Lab (h, w, 3)."""
-    return cv2.cvtColor(rgb.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2LAB)
+    scaled = rgb.astype(np.float32)
+    scaled *= 1.0 / 255.0      # in place: one face-sized temporary fewer
+    return cv2.cvtColor(scaled, cv2.COLOR_RGB2LAB)
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
@@ -91,6 +93,11 @@ def clip(x, lo: float, hi: float):
     return np.minimum(np.maximum(x, lo), hi)
 
 
+def clip_(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """clip() in place: x itself, clipped."""
+    return np.minimum(np.maximum(x, lo, out=x), hi, out=x)
+
+
 def recolour(lab: np.ndarray, weight: np.ndarray, target: np.ndarray, l_pull: float, sigma: float,
              chroma: float = 1.0, max_gain: float = 2.5, min_gain: float = 0.5) -> None:
     """Move a Lab region (h, w, 3) toward `target` (Lab), in place, by `weight` (h, w) in 0..1.
@@ -109,15 +116,18 @@ def recolour(lab: np.ndarray, weight: np.ndarray, target: np.ndarray, l_pull: fl
     total = float(w.sum())
     if total < 1e-3:
         return
-    L = lab[..., 0]
+    # on contiguous planes, in place where possible: fewer region-sized temporaries (a fresh
+    # one costs page faults as well as its arithmetic)
+    L, A, B = cv2.split(lab)
     base = blur(L, sigma)
-    ref = max(float((base * w).sum()) / total, 2.0)
+    ref = max(float(np.vdot(base, w)) / total, 2.0)
     shading = cv2.pow(clip(base * (1.0 / ref), 0.3, 2.0), SHADING_GAMMA)  # cv2.pow: 5x numpy's **
-    new_base = base + l_pull * (target[0] * shading - base)
-    gain = clip((new_base + 2.0) / (base + 2.0), min_gain, max_gain)
-    new_l = clip(new_base + (L - base) * gain, 0.0, 100.0)
-    shade = clip(new_l / max(float(target[0]), 5.0), 0.2, 1.3)
-    lab[..., 0] += w * (new_l - L)
-    for c in (1, 2):
-        new_c = chroma * target[c] * shade + (1.0 - chroma) * lab[..., c]
-        lab[..., c] += w * (new_c - lab[..., c])
+    new_base = cv2.addWeighted(base, 1.0 - l_pull, shading, l_pull * float(target[0]), 0.0)
+    gain = clip_(cv2.divide(new_base + 2.0, base + 2.0), min_gain, max_gain)
+    new_l = clip_(cv2.subtract(L, base) * gain + new_base, 0.0, 100.0)
+    shade = clip_(new_l * (1.0 / max(float(target[0]), 5.0)), 0.2, 1.3)
+    L += w * (new_l - L)
+    wc = w * np.float32(chroma)
+    for plane, t in ((A, target[1]), (B, target[2])):
+        plane += wc * (shade * float(t) - plane)
+    cv2.merge((L, A, B), dst=lab)   # lab (a view with strided rows) is written in place

@@ -64,16 +64,19 @@ class FaceRegion:
         return slice(oy, oy + h), slice(ox, ox + w)
 
     def lab_at(self, ys: slice, xs: slice) -> np.ndarray:
-        """The Lab view of region[ys, xs], converted from RGB where not done yet."""
-        todo = ~self.converted[ys, xs]
-        if todo.any():
-            lab = self.lab[ys, xs]
-            if todo.all():
-                lab[...] = rgb_to_lab(self.rgb[ys, xs])
-            else:
-                np.copyto(lab, rgb_to_lab(self.rgb[ys, xs]), where=todo[..., None])
-            self.converted[ys, xs] = True
-        return self.lab[ys, xs]
+        """The Lab view of region[ys, xs], converted from RGB where not done yet (only the
+        bounding box of those pixels: effects' regions overlap, mostly at their edges)."""
+        lab, converted = self.lab[ys, xs], self.converted[ys, xs]
+        missing = ~converted
+        todo = (slice(None), slice(None)) if missing.all() else bounds(missing, 0.5)
+        if todo is not None:
+            new = rgb_to_lab(self.rgb[ys, xs][todo])
+            part, done = lab[todo], converted[todo]
+            if done.any():
+                new = cv2.copyTo(part, done.view(np.uint8), new)   # keep the Lab effects edited
+            part[...] = new
+            done[...] = True
+        return lab
 
     def ensure_lab(self, rows: int) -> None:
         """Convert the region's rows above `rows` (all columns) to Lab, if not done yet."""

@@ -24,7 +24,9 @@ def apply(region: FaceRegion, p: EffectParams) -> None:
     radius = max(2, int(round(0.07 * s)))
     smooth = guided_filter(np.ascontiguousarray(lab[..., 0]), lab, radius, EPS, max(1, round(radius / 3)))
     weight = mask * (p.strength * (1.0 - KEEP))
-    lab += weight[..., None] * (smooth - lab)
+    smooth -= lab                # in place: no more face-sized temporaries (each costs page faults)
+    smooth *= weight[..., None]
+    lab += smooth
     region.mark(weight, sub)
 
 
@@ -49,4 +51,6 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float, f
     if factor > 1:
         a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
         b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
-    return a * guide[..., None] + b
+    a *= guide[..., None]
+    a += b
+    return a

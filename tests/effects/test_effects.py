@@ -381,6 +381,47 @@ def test_lipstick_alone_warps_and_converts_only_around_the_lips(monkeypatch):
     assert changed[lips].mean() > 0.9 and changed[~lips].mean() < 0.01
 
 
+@pytest.mark.parametrize("spec", [DEFAULT_EFFECTS, "blush=#e07a7a:0.8,eyeshadow=#6b4c9a:0.8"])
+def test_lab_converted_part_by_part_renders_as_converted_at_once(monkeypatch, spec):
+    """Each effect converts to Lab only the bounding box of its pixels not yet converted; pixels
+    an earlier effect already edited in Lab keep their edits (the blush's reach under the
+    eyeshadow's box). Same image as a region converted whole before the first effect."""
+    import sys
+    image, parse = parsed(DARK_HAIR)
+    settings = parse_effects(spec)
+    lazy = render(image, [parse], settings)
+    render_module = sys.modules["effects.render"]
+    original = render_module.FaceRegion
+
+    def converted_at_once(*args, **kwargs):
+        region = original(*args, **kwargs)
+        region.ensure_lab(region.rgb.shape[0])
+        return region
+    monkeypatch.setattr(render_module, "FaceRegion", converted_at_once)
+    at_once = render(image, [parse], settings)
+    assert not np.array_equal(lazy, image)
+    np.testing.assert_array_equal(lazy, at_once)
+
+
+def test_recolour_writes_into_a_view_of_a_larger_region():
+    """recolour edits the Lab it is given in place, also a strided view into the region's Lab
+    (what box_lab returns), exactly as it edits a contiguous copy, and nothing beside it."""
+    from effects.colour import recolour
+    image, parse = parsed("astronaut")
+    region = rgb_to_lab(image[60:260, 120:320])
+    weight = np.zeros((80, 90), np.float32)
+    weight[10:70, 15:75] = 0.8
+    view = region[50:130, 40:130]
+    alone = view.copy()
+    before = region.copy()
+    recolour(view, weight, colour_lab((176, 16, 58)), l_pull=0.5, sigma=4.0, chroma=0.8)
+    recolour(alone, weight, colour_lab((176, 16, 58)), l_pull=0.5, sigma=4.0, chroma=0.8)
+    np.testing.assert_array_equal(region[50:130, 40:130], alone)
+    assert np.abs(alone - before[50:130, 40:130]).max() > 10
+    region[50:130, 40:130] = before[50:130, 40:130]
+    np.testing.assert_array_equal(region, before)
+
+
 def test_face_parse_class_prob_matches_the_full_warp():
     image, parse = parsed("astronaut")
     lazy = FaceParse(parse.face, parse.box, crop_probs=parse.crop_probs)
