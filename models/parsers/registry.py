@@ -36,8 +36,8 @@ TIERS = {t.name: t for t in [
          parser="models.parsers.landmark_parser:LandmarkParser"),
     Tier("rnng", "shallow CNN + gated spatial RNN (Liu et al. BMVC 2017)", network="models.parsers.rnng:RNNGNet",
          cpu_parser="models.parsers.rnng_ort:load"),
-    Tier("combined", "per class the best source on real photos: the landmark tier's eyes and lips, RNN-G's "
-         "skin, brows, nose and hair", parser="models.parsers.combined:CombinedParser", uses=("rnng",)),
+    Tier("combined", "brows, eyes and lips averaged from the landmark tier and RNN-G, RNN-G's "
+         "skin, nose and hair", parser="models.parsers.combined:CombinedParser", uses=("rnng",)),
     Tier("student", "Student Network distilled from the teacher (Wei et al. TIP)",
          network="models.parsers.student:StudentNet"),
     Tier("teacher", "truncated-VGG16 FCN with sc loss (Wei et al. TIP)", network="models.parsers.teacher:TeacherNet"),

@@ -36,8 +36,8 @@ RULE = "mix"
 SCALP = True         # skin-coloured "hair" that the hair network does not call hair becomes skin
 FRINGE = 0.9         # hair network's probability above which its hair takes the parser's skin above the brows
 BOX_HAIR = 0.1       # the frame box reaches as far as the network's hair is above this
-# tiers whose hair, skin and background are another tier's: `combined` takes only eyes and lips
-# from the landmark tier, the rest (what the fusion reads) is RNN-G's
+# tiers whose hair, skin and background are another tier's: `combined` blends only brows, eyes
+# and lips with the landmark tier's; the rest (what the fusion reads) is RNN-G's, rescaled
 FUSION_OF = {"combined": "rnng"}
 
 

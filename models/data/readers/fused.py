@@ -21,8 +21,12 @@ probability, are ignore (255): one of the two is wrong there and nobody says whi
 import numpy as np
 
 from core import align
-from core.classes import IGNORE
-from models.parsers.combined import FROM_LANDMARKS, GROUPS   # the same split as the `combined` tier
+from core.classes import IGNORE, INNER_MOUTH, LEFT_EYE, LOWER_LIP, RIGHT_EYE, UPPER_LIP
+
+# the landmark tier's parts, taken as they are (the `combined` tier took the same split when these
+# labels were made; it now averages the two sources' probabilities, which hard labels cannot)
+FROM_LANDMARKS = (LEFT_EYE, RIGHT_EYE, UPPER_LIP, INNER_MOUTH, LOWER_LIP)
+GROUPS = ((LEFT_EYE, RIGHT_EYE), (UPPER_LIP, INNER_MOUTH, LOWER_LIP))
 
 DISAGREE = 0.02   # RNN-G's probability of the landmark tier's group under this: ignore
 

@@ -37,8 +37,7 @@ def test_scores_come_from_the_cards_landmarks_too():
     assert select.card("combined")["val"]["overall_f1"] > 0.5
     if "rnng" in registry.available_checkpoints():
         assert select.recorded_accuracy("rnng") > select.recorded_accuracy("landmarks")
-        # on synthetic faces RNN-G leads; the real photos rank the combination first
-        assert select.recorded_accuracy("rnng") > select.recorded_accuracy("combined")
+        # the real photos rank the combination first
         assert select.ranked()[0] == "combined"
 
 
