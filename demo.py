@@ -67,7 +67,7 @@ class Reply(NamedTuple):
 
 
 class Page:
-    """The page's server side: its config, one parser per (model, device) shared by every session,
+    """The page's server side: its config, one parser per tier shared by every session,
     and one live webcam session per browser tab. Handlers take (input, {control name: value}) and
     never raise: every failure becomes a Reply with a message."""
 
@@ -231,7 +231,7 @@ def build_demo(page: Page) -> "gr.Blocks":
                     label="Effects", elem_id="effects")
                 with gr.Row():
                     widgets["model"] = gr.Dropdown(models, value="auto", label="Model tier", elem_id="model",
-                                                   info="auto: the most accurate tier that keeps up here")
+                                                   info="auto: the most accurate tier (live tabs: that keeps up here)")
                     widgets["show_labels"] = gr.Checkbox(False, label="Show labels", elem_id="show-labels",
                                                          info="colour each pixel by its class")
                 gr.HTML(effects.legend_html(), elem_id="legend")

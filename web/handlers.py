@@ -113,18 +113,21 @@ class ParserCache:
         self._parsers = {}
         self._lock = threading.Lock()
 
-    def get(self, model: str = "auto"):
+    def get(self, model: str = "auto", live: bool = True):
+        """The parser of a tier; for "auto", live: the most accurate one that keeps up here,
+        else (photos: no frame budget) the most accurate one, as run_live.py picks them."""
         model = model or "auto"
         with self._lock:   # two sessions asking at once load it once
-            key = (model, self.device)
+            key = (model, self.device, live if model == "auto" else None)
             if key not in self._parsers:
                 self._parsers[key] = SharedParser(session.create_parser(model, self.device, log=self.log,
-                                                                        leave_a_core=self.leave_a_core))
+                                                                        leave_a_core=self.leave_a_core, live=live))
             return self._parsers[key]
 
     def pipeline(self, model: str, **options):
         """A new FacePipeline (own tracker and smoothers) around the cached parser."""
-        return session.build_pipeline(model=model, device=self.device, parser=self.get(model),
+        live = not options.get("static_images", False)
+        return session.build_pipeline(model=model, device=self.device, parser=self.get(model, live=live),
                                       leave_a_core=self.leave_a_core, **options)
 
 

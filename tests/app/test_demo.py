@@ -231,6 +231,29 @@ def test_webcam_sessions_keep_their_own_state():
     fresh.close()
 
 
+def test_auto_on_images_is_the_most_accurate_tier_live_input_the_one_that_keeps_up(monkeypatch, tmp_path):
+    """The Image tab has no frame budget: its `auto` is the most accurate tier, as run_live.py
+    picks for photos; the webcam and video tabs time the tiers against the frame budget. Each
+    choice is made once and shared by the sessions."""
+    from models.parsers import select
+    from models.parsers.landmark_parser import LandmarkParser
+    picks = []
+    monkeypatch.setattr(select, "most_accurate", lambda device="auto": picks.append("photos") or
+                        ("landmarks", LandmarkParser()))
+    monkeypatch.setattr(select, "pick_tier", lambda *a, **k: picks.append("live") or
+                        ("landmarks", LandmarkParser(), {"landmarks": [5.0, 5.0]}))
+    parsers = web.ParserCache()
+    image = write_rgb(tmp_path / "astronaut.png", data.astronaut())
+    for _ in range(2):
+        output, message = web.process_image(image, controls(model="auto"), parsers)
+        assert message.startswith("1 face") and picks == ["photos"]
+    live = web.LiveSession(parsers)
+    for frame in demo_frames(0, 1):
+        output, message = live.process(frame, controls(model="auto"))[:2]
+        assert message.startswith("1 face") and picks == ["photos", "live"]
+    live.close()
+
+
 def test_page_serves_every_part(tmp_path):
     app = demo.build_demo(PAGE)
     app.queue()
