@@ -24,7 +24,7 @@ from core import align
 from core.classes import IGNORE, INNER_MOUTH, LEFT_EYE, LOWER_LIP, RIGHT_EYE, UPPER_LIP
 
 # the landmark tier's parts, taken as they are (the `combined` tier took the same split when these
-# labels were made; it now averages the two sources' probabilities, which hard labels cannot)
+# labels were made; it now averages the two sources' brows, eyes and lips)
 FROM_LANDMARKS = (LEFT_EYE, RIGHT_EYE, UPPER_LIP, INNER_MOUTH, LOWER_LIP)
 GROUPS = ((LEFT_EYE, RIGHT_EYE), (UPPER_LIP, INNER_MOUTH, LOWER_LIP))
 
