@@ -16,8 +16,8 @@ on RNN-G's skin): around eyes, brows and lips that is what it is.
 
 Why the average: on real photos the landmark tier draws eyes and lips better than RNN-G and
 RNN-G the brows (issue #13's hidden figures), but their errors are not the same ones. On the
-held-out FaceSynthetics faces the average beat both sources on every class it covers but one,
-where it tied the better (checkpoints/combined.md): taking one source per class, as this tier did
+held-out FaceSynthetics faces the average beat both sources on every class it covers but the
+left eye, 0.007 below RNN-G's (checkpoints/combined.md): taking one source per class, as this tier did
 before, left that on the table. w = 0.5: the two weigh the same, nothing fitted.
 
 The pipeline treats this tier like RNN-G: it needs no mesh (a face the detector alone found gets
