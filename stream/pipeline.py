@@ -82,7 +82,7 @@ class FacePipeline:
 
     def person_wanted(self) -> bool:
         """Whether the person mask can change what this frame's outputs read: it moves hair and
-        skin to background (lipstick alone reads neither: `combined` then parses the lips alone)."""
+        skin to background (lipstick alone reads neither)."""
         classes = self.classes_wanted()
         return classes is None or not classes.isdisjoint((BACKGROUND, SKIN, HAIR))
 
