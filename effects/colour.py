@@ -88,14 +88,10 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian(image, sigma)
 
 
-def clip(x, lo: float, hi: float):
-    """np.clip, several times faster on float32 arrays with scalar bounds (numpy 1.26)."""
-    return np.minimum(np.maximum(x, lo), hi)
-
-
-def clip_(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """clip() in place: x itself, clipped."""
-    return np.minimum(np.maximum(x, lo, out=x), hi, out=x)
+def clip(x, lo: float, hi: float, out: np.ndarray | None = None):
+    """np.clip, several times faster on float32 arrays with scalar bounds (numpy 1.26); into
+    `out` (x itself: in place) when given."""
+    return np.minimum(np.maximum(x, lo, out=out), hi, out=out)
 
 
 def recolour(lab: np.ndarray, weight: np.ndarray, target: np.ndarray, l_pull: float, sigma: float,
@@ -123,9 +119,12 @@ def recolour(lab: np.ndarray, weight: np.ndarray, target: np.ndarray, l_pull: fl
     ref = max(float(np.vdot(base, w)) / total, 2.0)
     shading = cv2.pow(clip(base * (1.0 / ref), 0.3, 2.0), SHADING_GAMMA)  # cv2.pow: 5x numpy's **
     new_base = cv2.addWeighted(base, 1.0 - l_pull, shading, l_pull * float(target[0]), 0.0)
-    gain = clip_(cv2.divide(new_base + 2.0, base + 2.0), min_gain, max_gain)
-    new_l = clip_(cv2.subtract(L, base) * gain + new_base, 0.0, 100.0)
-    shade = clip_(new_l * (1.0 / max(float(target[0]), 5.0)), 0.2, 1.3)
+    gain = cv2.divide(new_base + 2.0, base + 2.0)
+    clip(gain, min_gain, max_gain, out=gain)
+    new_l = cv2.subtract(L, base) * gain + new_base
+    clip(new_l, 0.0, 100.0, out=new_l)
+    shade = new_l * (1.0 / max(float(target[0]), 5.0))
+    clip(shade, 0.2, 1.3, out=shade)
     L += w * (new_l - L)
     wc = w * np.float32(chroma)
     for plane, t in ((A, target[1]), (B, target[2])):
