@@ -83,50 +83,76 @@ def process_video(source, pipeline, output=None, labels=None, frames=None, on_fr
     live = source.mode is Mode.LIVE
     writers = {}
     t0 = time.perf_counter()
-    try:
-        writers = {key: _open_writer(kind, path, source, live)
-                   for key, kind, path in (("output", video_io.VideoWriter, output),
-                                           ("labels", video_io.LabelVideoWriter, labels)) if path is not None}
-        clock = _LiveClock(source.fps) if live else None
-        total = None if live else (source.n_frames or None)
-        with contextlib.closing(pipeline.run(source if frames is None else frames, live=live)) as results, \
-                tqdm(total=total, unit="frame", desc=name or getattr(source, "path", Path("")).name,
-                     disable=live or not progress) as bar:
-            for result in results:
-                if max_frames is not None and run.frames == max_frames:
-                    raise InputError(f"{name or 'the video'} is too long (over {max_frames} frames)")
-                pts = clock(result.frame.time) if live else result.frame.pts
-                label_map = assemble.label_map(result) if "labels" in writers else None
-                with _uninterrupted():   # a frame is written whole (and counted), or not at all
-                    if "output" in writers:
-                        _write(writers["output"], result.output, pts)
-                    if label_map is not None:
-                        _write(writers["labels"], label_map, pts)
-                    run.frames += 1
-                    run.with_face += bool(result.faces)
-                bar.update(1)
-                if on_frame is not None and on_frame(result, run) is False:
-                    break
-        with _uninterrupted():
-            _close(writers, run)
-    except KeyboardInterrupt:
-        with _uninterrupted():   # a second Ctrl-C waits for the files to be finished
-            if live:   # a camera has no "rest": the recording ends here, under its own name
+    with _ctrl_c_remembered() as pressed:
+        try:
+            writers = {key: _open_writer(kind, path, source, live)
+                       for key, kind, path in (("output", video_io.VideoWriter, output),
+                                               ("labels", video_io.LabelVideoWriter, labels)) if path is not None}
+            clock = _LiveClock(source.fps) if live else None
+            total = None if live else (source.n_frames or None)
+            with contextlib.closing(pipeline.run(source if frames is None else frames, live=live)) as results, \
+                    tqdm(total=total, unit="frame", desc=name or getattr(source, "path", Path("")).name,
+                         disable=live or not progress) as bar:
+                for result in results:
+                    if max_frames is not None and run.frames == max_frames:
+                        raise InputError(f"{name or 'the video'} is too long (over {max_frames} frames)")
+                    pts = clock(result.frame.time) if live else result.frame.pts
+                    label_map = assemble.label_map(result) if "labels" in writers else None
+                    with _uninterrupted():   # a frame is written whole (and counted), or not at all
+                        if "output" in writers:
+                            _write(writers["output"], result.output, pts)
+                        if label_map is not None:
+                            _write(writers["labels"], label_map, pts)
+                        run.frames += 1
+                        run.with_face += bool(result.faces)
+                    bar.update(1)
+                    if pressed.is_set():   # a Ctrl-C whose KeyboardInterrupt Python dropped
+                        raise KeyboardInterrupt
+                    if on_frame is not None and on_frame(result, run) is False:
+                        break
+            with _uninterrupted():
                 _close(writers, run)
-            else:
-                run.partial = True
-                run.output, run.labels = (writers[k].close_partial() if k in writers else None
-                                          for k in ("output", "labels"))
-        raise Interrupted(run) from None
-    finally:
-        for writer in writers.values():
-            writer.abort()   # no-op for the closed ones: deletes whatever was not finished
-        source.close()
-        pipeline.close()
-        run.seconds = time.perf_counter() - t0
-        run.lost = getattr(source, "frames_lost", 0)
-        run.disconnected = bool(getattr(source, "disconnected", False))
+        except KeyboardInterrupt:
+            with _uninterrupted():   # a second Ctrl-C waits for the files to be finished
+                if live:   # a camera has no "rest": the recording ends here, under its own name
+                    _close(writers, run)
+                else:
+                    run.partial = True
+                    run.output, run.labels = (writers[k].close_partial() if k in writers else None
+                                              for k in ("output", "labels"))
+            raise Interrupted(run) from None
+        finally:
+            for writer in writers.values():
+                writer.abort()   # no-op for the closed ones: deletes whatever was not finished
+            source.close()
+            pipeline.close()
+            run.seconds = time.perf_counter() - t0
+            run.lost = getattr(source, "frames_lost", 0)
+            run.disconnected = bool(getattr(source, "disconnected", False))
     return run
+
+
+@contextlib.contextmanager
+def _ctrl_c_remembered():
+    """Ctrl-C raises KeyboardInterrupt wherever the main thread is; when that is inside a __del__
+    or a callback from C, Python prints it and drops it ("Exception ignored in ...") and the run
+    went on to the end (seen once in a few hundred test runs). So it is also remembered in the
+    Event this yields, which the loop checks after each frame."""
+    pressed = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is not signal.default_int_handler:
+        yield pressed   # not ours to change: a caller's own handler, or Ctrl-C ignored
+        return
+
+    def remember(signum, frame):
+        pressed.set()
+        previous(signum, frame)   # raises KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, remember)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

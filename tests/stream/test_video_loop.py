@@ -1,5 +1,8 @@
 """stream.video_loop.process_video, the one loop of run_live.py and the page, on real files and how
 each run can end: finished, Ctrl-C (partial files), a camera that goes away, a write that fails."""
+import os
+import signal
+
 import av
 import numpy as np
 import pytest
@@ -54,6 +57,27 @@ def test_ctrl_c_keeps_the_frames_done_in_a_partial_file(tmp_video, tmp_path, pip
         assert len(container.streams.audio) == 1                           # the audio up to there
     assert read_label_video(run.labels).shape[0] == 8
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "labels.partial.mkv", "out.partial.mp4"]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_ctrl_c_that_python_drops_still_stops_the_run(tmp_video, tmp_path, pipeline_factory):
+    # a real SIGINT whose handler runs inside a __del__: Python prints that KeyboardInterrupt
+    # ("Exception ignored in") and drops it; the run must stop all the same
+    clip = tmp_video(n_frames=30, size=(128, 128))
+
+    class SignalOnCollect:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def interrupt_after_five(result, run):
+        if run.frames == 5:
+            SignalOnCollect()   # collected at once: the signal is handled inside its __del__
+
+    with pytest.raises(Interrupted) as stop:
+        process_video(VideoFileSource(clip), pipeline_factory(), tmp_path / "out.mp4", on_frame=interrupt_after_five)
+    assert stop.value.run.partial and stop.value.run.frames == 6   # the frame being written when it came
+    assert len(times(tmp_path / "out.partial.mp4")) == 6
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # the handler is given back
 
 
 def test_ctrl_c_before_any_frame_keeps_nothing(tmp_video, tmp_path, pipeline_factory):
