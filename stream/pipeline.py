@@ -5,6 +5,7 @@
 rendering of consecutive frames overlapping in four threads (mediapipe, torch, numba and
 OpenCV release the GIL), so the two cores are both busy.
 """
+import logging
 import time
 
 import numpy as np
@@ -14,9 +15,11 @@ from core.classes import BACKGROUND, HAIR, SKIN
 from models.perception import hair as whole_hair
 from models.perception.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
-from stream.threads import in_thread
+from stream.threads import in_thread, join_all
 from models.perception.tracker import FaceTracker
 from core.types import FaceParse, Frame, FrameResult
+
+_log = logging.getLogger("faceparse.pipeline")
 
 
 # effects that make the render thread the pipeline's slowest (ms a face, rnng profile: skin 3.9,
@@ -47,6 +50,7 @@ class FacePipeline:
         smooth = smooth and not static_images
         self.landmark_smoother = LandmarkSmoother() if smooth else None
         self.prob_smoother = ProbabilitySmoother() if smooth else None
+        self._stages = []   # run()'s threads, waited for by close()
 
     # --- stages -----------------------------------------------------------------------
     def track(self, frame: Frame) -> FrameResult:
@@ -200,9 +204,9 @@ class FacePipeline:
             parse, render = (lambda r: self.smooth_parse(self.parse_crops([r]))[0]), self.render
         else:
             parse, render = (lambda r: self.parse_crops([r])[0]), (lambda r: self.render(self.smooth_parse([r])[0]))
-        tracked = in_thread((self.track(f) for f in frames), size, name="track")
-        parsed = in_thread((parse(r) for r in tracked), size, name="parse")
-        yield from in_thread((render(r) for r in parsed), size, name="render")
+        tracked = in_thread((self.track(f) for f in frames), size, name="track", started=self._stages)
+        parsed = in_thread((parse(r) for r in tracked), size, name="parse", started=self._stages)
+        yield from in_thread((render(r) for r in parsed), size, name="render", started=self._stages)
 
     def smooth_with_parse(self) -> bool:
         """Whether smoothing runs in the parse thread: with any of HEAVY_EFFECTS on, the render
@@ -213,6 +217,11 @@ class FacePipeline:
         return self.effects is not None and not HEAVY_EFFECTS.isdisjoint(self.effects.active())
 
     def close(self):
+        """Frees mediapipe's graphs once no stage thread can be in them: a stage left busy when
+        its run was stopped (Ctrl-C) ends with its current frame (the source is closed first)."""
+        if join_all(self._stages, timeout=30.0):
+            _log.warning("a pipeline stage is still busy after 30 s; closing anyway")
+        self._stages.clear()
         self.tracker.close()
         if self.person is not None:
             self.person.close()

@@ -7,13 +7,15 @@ import types
 _DONE = object()
 
 
-def in_thread(iterable, maxsize: int = 2, name: str | None = None):
+def in_thread(iterable, maxsize: int = 2, name: str | None = None, started: list | None = None):
     """Iterate `iterable` in a worker thread and yield its items here, in order.
 
     The bounded queue gives back-pressure (no frame is dropped, memory stays bounded); an
     exception in the worker is re-raised in the consumer. Both sides block on the queue (no
     polling); closing the generator stops the worker at its next item: the queue is drained so
-    that a worker blocked on a full queue wakes up, sees the stop and ends.
+    that a worker blocked on a full queue wakes up, sees the stop and ends. A worker still busy
+    after 2 s is left behind; `started` collects the threads for their owner to wait for
+    (join_all) before it frees what they use.
     """
     q: queue.Queue = queue.Queue(maxsize)
     stop = threading.Event()
@@ -33,6 +35,8 @@ def in_thread(iterable, maxsize: int = 2, name: str | None = None):
 
     thread = threading.Thread(target=work, name=name, daemon=True)
     thread.start()
+    if started is not None:
+        started.append(thread)
     try:
         while True:
             item = q.get()
@@ -50,3 +54,15 @@ def in_thread(iterable, maxsize: int = 2, name: str | None = None):
             except queue.Empty:
                 pass
             thread.join(timeout=0.05)
+
+
+def join_all(threads: list, timeout: float) -> list:
+    """Wait for `threads` to end, `timeout` seconds in all; returns those still alive. Python ends
+    a daemon thread that wakes up in native code after the interpreter has begun to exit by
+    unwinding its stack, which aborts the process when C++ frames are on it (mediapipe,
+    ONNX Runtime: "terminate called ... FATAL: exception not rethrown"), so stages are waited for
+    before their models are closed and before the program ends."""
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [thread for thread in threads if thread.is_alive()]

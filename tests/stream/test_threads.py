@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from stream.threads import in_thread
+from stream.threads import in_thread, join_all
 
 
 def test_items_come_in_order_through_chained_stages():
@@ -44,3 +44,22 @@ def test_closing_early_stops_every_stage_without_spinning():
         time.sleep(0.01)
     assert threading.active_count() == before
     assert len(produced) < 20   # back-pressure: the source was not read ahead
+
+
+def test_a_worker_left_busy_is_waited_for_by_its_owner():
+    # closing gives up on a worker after 2 s; its owner (FacePipeline.close) joins it before
+    # freeing the models it may still be running
+    started, release = [], threading.Event()
+
+    def slow():
+        yield 1
+        release.wait(10)   # busy past the consumer's 2 s
+        yield 2
+
+    items = in_thread(slow(), maxsize=1, started=started)
+    assert next(items) == 1
+    items.close()
+    assert len(started) == 1 and started[0].is_alive()
+    assert join_all(started, timeout=0.1) == started   # still busy: reported
+    release.set()
+    assert join_all(started, timeout=5) == []
