@@ -56,7 +56,8 @@ class FacePipeline:
     def track(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
         faces = self.tracker.process(frame.image)
-        person = self.person(frame.image) if faces and self.person is not None and self.person_wanted() else None
+        person = (self.person.frame_mask(frame.image, faces)
+                  if faces and self.person is not None and self.person_wanted() else None)
         t1 = time.perf_counter()
         if self.landmark_smoother is not None:
             faces = self.landmark_smoother(faces, frame.time)

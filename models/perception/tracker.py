@@ -1,8 +1,10 @@
 """Face tracking: mediapipe face mesh (478 points with iris) for every face it finds, the
-face detector as a fallback for faces the mesh misses (profiles, masks), and stable ids.
+face detector as a fallback for faces the mesh misses (profiles, masks), faces too small for
+the mesh's own detector meshed in an enlarged crop around them, and stable ids.
 
 Returns raw (unsmoothed) points in frame pixels; stream.smoothing steadies them.
 """
+import cv2
 from models.perception.mediapipe_solutions import mp
 import numpy as np
 
@@ -10,9 +12,15 @@ from core import align
 from core.types import Face
 
 
+SMALL_CROP = 256   # a small face is meshed in a crop of this side around it
+SMALL_FACE = 0.12  # "small": a detector box under this share of the frame's long side (the mesh
+                   # found a 167-pixel face in a 1280x960 frame, not an 84-pixel one)
+
+
 class FaceTracker:
     def __init__(self, max_faces: int = 4, static_images: bool = False, min_confidence: float = 0.5,
-                 detector_confidence: float = 0.3, detector_every: int = 5, max_missed: int = 10):
+                 detector_confidence: float = 0.3, detector_every: int = 5, max_missed: int = 10,
+                 far_every: int = 30):
         self.max_faces = max_faces
         self.static_images = static_images
         self.min_confidence = min_confidence
@@ -26,6 +34,15 @@ class FaceTracker:
         self.detector = mp.solutions.face_detection.FaceDetection(
             model_selection=0, min_detection_confidence=detector_confidence)
         self.detector_every = 1 if static_images else detector_every
+        # Faces under ~7% of the frame's width escape the mesh's and the short-range detector
+        # (a 1280-wide frame: a face 84 pixels wide); the full-range one finds them down to ~4.5%
+        # (5 ms a frame: every `far_every` frames in video), and the mesh, shown an enlarged crop
+        # around each, fits them; in video they are then meshed in their crop on every frame.
+        self.far_detector = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=detector_confidence)
+        self.far_every = 1 if static_images else far_every
+        self._crop_mesh = None      # made when the first small face is found
+        self._small: list[np.ndarray] = []   # five points of the small faces in the last frame
         self.max_missed = max_missed
         self._tracks: dict[int, dict] = {}   # id -> {"centre", "scale", "missed"}
         self._next_id = 0
@@ -35,6 +52,8 @@ class FaceTracker:
         """All faces in an RGB frame, each with a stable id while it stays in view."""
         image = np.ascontiguousarray(image)
         faces = self._mesh_faces(image)
+        if len(faces) < self.max_faces:
+            faces += self._small_faces(image, faces)[: self.max_faces - len(faces)]
         # the detector only looks when the mesh may have missed someone
         if len(faces) < self.max_faces and (not faces or self._frame_no % self.detector_every == 0):
             found = self._detector_faces(image, faces)
@@ -60,6 +79,63 @@ class FaceTracker:
             five = align.five_from_mesh(mesh)
             faces.append(Face(-1, five, align.alignment_matrix(five), mesh, 1.0, "mesh"))
         return faces
+
+    def _small_faces(self, image, known: list[Face]) -> list[Face]:
+        """The small faces of the last frame, meshed again where they were; and, every
+        `far_every` frames, the full-range detector's faces that nobody knows, meshed in a crop."""
+        h, w = image.shape[:2]
+        faces = []
+        for five in ([] if self.static_images else self._small):
+            eyes = float(np.linalg.norm(five[1] - five[0]))
+            faces += self._mesh_around(image, five.mean(0), 6 * eyes, known + faces)
+        if self._frame_no % self.far_every == 0:
+            for five, centre, side in self._far_detections(image):
+                # larger faces are the mesh's (the short-range detector below grows its graph)
+                if side < SMALL_FACE * max(h, w) and not any(_same_face(five, f.five) for f in known + faces):
+                    faces += self._mesh_around(image, centre, 3 * side, known + faces)
+        self._small = [f.five for f in faces]
+        return faces
+
+    def _far_detections(self, image):
+        """(five points, box centre, box side) of the full-range detector's faces, in frame
+        pixels. Photos with a short side of 640 or more are also looked at in overlapping square
+        tiles of 0.6 of it (the detector sees its input at 192 pixels: a tile shows faces twice
+        as large; a 1280x720 group photo: faces 45 pixels wide found, 58 on the whole frame), 5 ms
+        a tile."""
+        h, w = image.shape[:2]
+        views = [(0, 0, image)]
+        side = int(0.6 * min(h, w))
+        if self.static_images and side >= 384:   # smaller photos: a face missed whole is too small to parse
+            views += [(x, y, np.ascontiguousarray(image[y:y + side, x:x + side]))
+                      for y in _tile_starts(h, side) for x in _tile_starts(w, side)]
+        for x0, y0, view in views:
+            vh, vw = view.shape[:2]
+            for det in self.far_detector.process(view).detections or []:
+                kp = np.array([(x0 + k.x * vw, y0 + k.y * vh) for k in det.location_data.relative_keypoints], np.float32)
+                box = det.location_data.relative_bounding_box
+                centre = np.array([x0 + (box.xmin + box.width / 2) * vw, y0 + (box.ymin + box.height / 2) * vh])
+                yield align.five_from_detector(kp), centre, max(box.width * vw, box.height * vh)
+
+    def _mesh_around(self, image, centre, side: float, known: list[Face]) -> list[Face]:
+        """The mesh of the face in the square of `side` pixels around `centre`, enlarged to
+        SMALL_CROP (outside the frame is black); [] when it finds none or one already known."""
+        scale = SMALL_CROP / max(side, 1.0)
+        to_crop = np.array([[scale, 0, SMALL_CROP / 2 - scale * centre[0]],
+                            [0, scale, SMALL_CROP / 2 - scale * centre[1]]])
+        crop = cv2.warpAffine(image, to_crop, (SMALL_CROP, SMALL_CROP), flags=cv2.INTER_LINEAR)
+        if self._crop_mesh is None:
+            self._crop_mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                min_detection_confidence=self.min_confidence)
+        found = self._crop_mesh.process(crop).multi_face_landmarks
+        if not found:
+            return []
+        in_crop = np.array([(p.x, p.y) for p in found[0].landmark], np.float32) * SMALL_CROP
+        mesh = ((in_crop - to_crop[:, 2]) / scale).astype(np.float32)
+        five = align.five_from_mesh(mesh)
+        if any(_same_face(five, f.five) for f in known):
+            return []
+        return [Face(-1, five, align.alignment_matrix(five), mesh, 1.0, "mesh")]
 
     def _mesh_size(self, faces: int):
         """A new mesh graph for up to `faces` faces (5-10 ms; it finds the tracked ones again on
@@ -130,6 +206,15 @@ class FaceTracker:
     def close(self):
         self.mesh.close()
         self.detector.close()
+        self.far_detector.close()
+        if self._crop_mesh is not None:
+            self._crop_mesh.close()
+
+
+def _tile_starts(length: int, side: int) -> list[int]:
+    """Starts of tiles of `side` covering `length`, overlapping by at least a third."""
+    count = 1 + int(np.ceil(max(length - side, 0) / (side * 2 / 3)))
+    return sorted(set(np.linspace(0, max(length - side, 0), count).astype(int).tolist()))
 
 
 def _centre_scale(five):

@@ -12,7 +12,7 @@ from models.data.readers.facesynthetics import load_landmarks
 from stream.capture import VideoFileSource, read_image
 from models.perception.tracker import FaceTracker
 from core.types import Face
-from tests.faces import real_faces
+from tests.faces import real_faces, small_group
 
 
 def _two_faces(shift: int, with_right: bool = True) -> np.ndarray:
@@ -99,6 +99,39 @@ def test_a_false_face_the_mesh_keeps_tracking_is_not_shown():
                 break
     tracker.close()
     assert counts == [1] * 42
+
+
+def _inside(face, box) -> bool:
+    (x, y), (x0, y0, x1, y1) = face.five.mean(0), box
+    return x0 < x < x1 and y0 < y < y1
+
+
+def test_small_faces_in_a_photo_are_found_and_meshed():
+    # four portraits 100-170 pixels wide in a 1280x720 photo (faces 45-85 pixels): the mesh and
+    # the short-range detector find none; the full-range detector (on tiles) and the mesh on an
+    # enlarged crop find them all, with their 478 points
+    image, boxes = small_group()
+    tracker = FaceTracker(max_faces=4, static_images=True)
+    faces = tracker.process(image)
+    tracker.close()
+    assert len(faces) == 4 and all(f.source == "mesh" and f.mesh.shape == (478, 2) for f in faces)
+    assert all(sum(_inside(f, box) for f in faces) == 1 for box in boxes)
+    for f in faces:   # the eyes of the mesh lie level, at a plausible distance for these faces
+        eyes = f.five[1] - f.five[0]
+        assert 15 < np.linalg.norm(eyes) < 40 and abs(eyes[1]) < 0.2 * abs(eyes[0])
+
+
+def test_small_faces_in_video_are_followed_in_their_crops():
+    tracker = FaceTracker(max_faces=4)
+    seen = []
+    for t in range(12):
+        image, boxes = small_group(shift=2 * t)
+        faces = tracker.process(image)
+        seen.append({next(i for i, b in enumerate(boxes) if _inside(f, b)): f.id for f in faces})
+    tracker.close()
+    # the whole-frame pass of the full-range detector finds the two larger ones on the first
+    # frame; they keep their ids while they move
+    assert all(set(s) >= {0, 2} for s in seen) and all(s[0] == seen[0][0] and s[2] == seen[0][2] for s in seen)
 
 
 def test_mediapipe_loads_without_matplotlib_and_leaves_it_importable():
