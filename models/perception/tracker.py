@@ -35,12 +35,12 @@ class FaceTracker:
             model_selection=0, min_detection_confidence=detector_confidence)
         self.detector_every = 1 if static_images else detector_every
         # Faces under ~7% of the frame's width escape the mesh's and the short-range detector
-        # (a 1280-wide frame: a face 84 pixels wide); the full-range one finds them down to ~4.5%
-        # (5 ms a frame: every `far_every` frames in video), and the mesh, shown an enlarged crop
-        # around each, fits them; in video they are then meshed in their crop on every frame.
+        # (a 1280-wide frame: a face 84 pixels wide); the full-range one finds them (_far_views),
+        # and the mesh, shown an enlarged crop around each, fits them; in video they are then
+        # meshed in their crop on every frame.
         self.far_detector = mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=detector_confidence)
-        self.far_every = 1 if static_images else far_every
+        self.far_every = far_every
         self._crop_mesh = None      # made when the first small face is found
         self._small: list[np.ndarray] = []   # five points of the small faces in the last frame
         self.max_missed = max_missed
@@ -81,35 +81,46 @@ class FaceTracker:
         return faces
 
     def _small_faces(self, image, known: list[Face]) -> list[Face]:
-        """The small faces of the last frame, meshed again where they were; and, every
-        `far_every` frames, the full-range detector's faces that nobody knows, meshed in a crop."""
+        """The small faces of the last frame, meshed again where they were; and the full-range
+        detector's small faces that nobody knows, meshed in a crop (on the frames and views
+        _far_views gives)."""
         h, w = image.shape[:2]
         faces = []
         for five in ([] if self.static_images else self._small):
             eyes = float(np.linalg.norm(five[1] - five[0]))
             faces += self._mesh_around(image, five.mean(0), 6 * eyes, known + faces)
-        if self._frame_no % self.far_every == 0:
-            for five, centre, side in self._far_detections(image):
+        views = self._far_views(h, w)
+        if views:
+            for five, centre, side in self._far_detections(image, views):
                 # larger faces are the mesh's (the short-range detector below grows its graph)
                 if side < SMALL_FACE * max(h, w) and not any(_same_face(five, f.five) for f in known + faces):
                     faces += self._mesh_around(image, centre, 3 * side, known + faces)
         self._small = [f.five for f in faces]
         return faces
 
-    def _far_detections(self, image):
-        """(five points, box centre, box side) of the full-range detector's faces, in frame
-        pixels. Photos with a short side of 640 or more are also looked at in overlapping square
-        tiles of 0.6 of it (the detector sees its input at 192 pixels: a tile shows faces twice
-        as large; a 1280x720 group photo: faces 45 pixels wide found, 58 on the whole frame), 5 ms
-        a tile."""
-        h, w = image.shape[:2]
-        views = [(0, 0, image)]
+    def _far_views(self, h: int, w: int) -> list[tuple[int, int, int, int]]:
+        """Where the full-range detector looks on this frame: (x, y, width, height) boxes. It
+        sees its input at 192 pixels, so a frame with a short side of 640 or more is also cut
+        into overlapping square tiles of 0.6 of it (a tile shows faces twice as large: in a
+        1280x720 group photo faces 45 pixels wide are found, 58 on the whole frame). Photos: the
+        frame and every tile. Video: the whole frame every `far_every` frames; with tiles, one
+        view (the frame or a tile, in turn) every third of that. 5 ms a view."""
+        views = [(0, 0, w, h)]
         side = int(0.6 * min(h, w))
-        if self.static_images and side >= 384:   # smaller photos: a face missed whole is too small to parse
-            views += [(x, y, np.ascontiguousarray(image[y:y + side, x:x + side]))
-                      for y in _tile_starts(h, side) for x in _tile_starts(w, side)]
-        for x0, y0, view in views:
-            vh, vw = view.shape[:2]
+        if side >= 384:   # smaller frames: a face missed whole is too small to parse
+            views += [(x, y, side, side) for y in _tile_starts(h, side) for x in _tile_starts(w, side)]
+        if self.static_images:
+            return views
+        step = self.far_every if len(views) == 1 else max(1, self.far_every // 3)
+        if self._frame_no % step:
+            return []
+        return [views[(self._frame_no // step) % len(views)]]
+
+    def _far_detections(self, image, views):
+        """(five points, box centre, box side) of the full-range detector's faces in `views`,
+        in frame pixels."""
+        for x0, y0, vw, vh in views:
+            view = image if (vw, vh) == image.shape[1::-1] else np.ascontiguousarray(image[y0:y0 + vh, x0:x0 + vw])
             for det in self.far_detector.process(view).detections or []:
                 kp = np.array([(x0 + k.x * vw, y0 + k.y * vh) for k in det.location_data.relative_keypoints], np.float32)
                 box = det.location_data.relative_bounding_box
