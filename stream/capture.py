@@ -145,7 +145,9 @@ class CameraSource:
         self._stop.set()
         self._thread.join(timeout=2.0)
         with self._changed:
-            self._latest = None   # iteration ends after close(), even with a frame unread
+            self._latest = None   # iteration ends after close(), even with a frame unread,
+            self._ended = True    # and a reader waiting on a camera stuck in read() wakes
+            self._changed.notify_all()
 
     def __enter__(self):
         return self

@@ -1,4 +1,5 @@
 """Frame sources on real files: video decode thread, camera newest-frame-wins, still images."""
+import threading
 import time
 
 import av
@@ -301,3 +302,31 @@ def test_open_source_picks_by_kind(tmp_path, tmp_video, astronaut):
     empty.mkdir()
     with pytest.raises(InputError, match="no images"):
         open_source(empty)
+
+
+class Hung(Unplugged):
+    """A camera that delivers `frames` frames, then hangs in read() (a driver that stopped)."""
+
+    def __init__(self, path, frames):
+        super().__init__(path, frames)
+        self.release_hang = threading.Event()
+
+    def read(self):
+        if self.left == 0:
+            self.release_hang.wait(30)
+            return False, None
+        return super().read()
+
+
+def test_closing_a_hung_camera_wakes_its_reader(tmp_video):
+    camera = Hung(tmp_video(n_frames=20, size=(64, 48)), 3)
+    source = CameraSource(camera, max_failed_reads=5)
+    got, done = [], threading.Event()
+    reader = threading.Thread(target=lambda: (got.extend(source), done.set()), daemon=True)
+    reader.start()
+    time.sleep(0.5)                 # the 3 frames read, the camera now hangs
+    assert not done.is_set()
+    t0 = time.monotonic()
+    source.close()                  # gives up on the stuck thread after 2 s
+    assert done.wait(1.0) and time.monotonic() - t0 < 3.0 and len(got) >= 1
+    camera.release_hang.set()
