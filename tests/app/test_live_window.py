@@ -75,9 +75,9 @@ def test_camera_window_shows_frames_with_effects(virtual_screen, tmp_path):
     # without CI: with CI=true in its environment the window stays black on Xvfb here (seen in
     # CI runs since this session's merges; the frames themselves are fine, cause not found yet)
     env = {**{k: v for k, v in os.environ.items() if k != "CI"}, "DISPLAY": virtual_screen, "PYTHONPATH": str(ROOT)}
-    # about 1 run in 6 the window stayed unpainted on Xvfb for the whole clip (Qt's first expose
-    # on a screen without a window manager; the frames were shown all the same); twice in a row
-    # once in session 11's CI dry runs, so three tries
+    # about 1 run in 6 the window stayed unpainted on Xvfb for the whole clip while imshow was
+    # called for every frame (cause not found); twice in a row once in session 11's CI dry runs,
+    # so three tries
     for attempt in range(3):
         run = subprocess.run([sys.executable, "-c", CHILD, virtual_screen, str(shot)], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=120)
