@@ -83,7 +83,7 @@ def process_video(source, pipeline, output=None, labels=None, frames=None, on_fr
     live = source.mode is Mode.LIVE
     writers = {}
     t0 = time.perf_counter()
-    with _ctrl_c_remembered() as pressed:
+    with _CtrlC() as ctrl_c:
         try:
             writers = {key: _open_writer(kind, path, source, live)
                        for key, kind, path in (("output", video_io.VideoWriter, output),
@@ -98,7 +98,7 @@ def process_video(source, pipeline, output=None, labels=None, frames=None, on_fr
                         raise InputError(f"{name or 'the video'} is too long (over {max_frames} frames)")
                     pts = clock(result.frame.time) if live else result.frame.pts
                     label_map = assemble.label_map(result) if "labels" in writers else None
-                    with _uninterrupted():   # a frame is written whole (and counted), or not at all
+                    with ctrl_c.held():   # a frame is written whole (and counted), or not at all
                         if "output" in writers:
                             _write(writers["output"], result.output, pts)
                         if label_map is not None:
@@ -106,14 +106,14 @@ def process_video(source, pipeline, output=None, labels=None, frames=None, on_fr
                         run.frames += 1
                         run.with_face += bool(result.faces)
                     bar.update(1)
-                    if pressed.is_set():   # a Ctrl-C whose KeyboardInterrupt Python dropped
+                    if ctrl_c.pressed:   # a Ctrl-C whose KeyboardInterrupt Python dropped
                         raise KeyboardInterrupt
                     if on_frame is not None and on_frame(result, run) is False:
                         break
-            with _uninterrupted():
+            with ctrl_c.held():
                 _close(writers, run)
         except KeyboardInterrupt:
-            with _uninterrupted():   # a second Ctrl-C waits for the files to be finished
+            with ctrl_c.held():   # a second Ctrl-C waits for the files to be finished
                 if live:   # a camera has no "rest": the recording ends here, under its own name
                     _close(writers, run)
                 else:
@@ -132,44 +132,49 @@ def process_video(source, pipeline, output=None, labels=None, frames=None, on_fr
     return run
 
 
-@contextlib.contextmanager
-def _ctrl_c_remembered():
-    """Ctrl-C raises KeyboardInterrupt wherever the main thread is; when that is inside a __del__
-    or a callback from C, Python prints it and drops it ("Exception ignored in ...") and the run
-    went on to the end (seen once in a few hundred test runs). So it is also remembered in the
-    Event this yields, which the loop checks after each frame."""
-    pressed = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous is not signal.default_int_handler:
-        yield pressed   # not ours to change: a caller's own handler, or Ctrl-C ignored
-        return
+class _CtrlC:
+    """Ctrl-C during a run, as one SIGINT handler (main thread only: signals reach no other; and
+    only over Python's default handler, not a caller's own or an ignored Ctrl-C):
+    - it raises KeyboardInterrupt where the main thread is, except inside `held()` blocks, where it
+      waits for the outermost block to end: a KeyboardInterrupt between an encoder's output and
+      the muxer would drop a packet (a frame missing from the file, the later ones shifted);
+    - it is also remembered (`pressed`): raised inside a __del__ or a callback from C, Python
+      prints it and drops it ("Exception ignored in ..."), and the run went on to the end (seen
+      once in a few hundred test runs); the loop checks after each frame."""
 
-    def remember(signum, frame):
-        pressed.set()
-        previous(signum, frame)   # raises KeyboardInterrupt
+    def __init__(self):
+        self.pressed = False
+        self._holds = 0
+        self._waiting = False
+        self._previous = None
 
-    signal.signal(signal.SIGINT, remember)
-    try:
-        yield pressed
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    def __enter__(self):
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is threading.main_thread() and previous is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
 
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
-@contextlib.contextmanager
-def _uninterrupted():
-    """Hold Ctrl-C until the block ends: a KeyboardInterrupt between an encoder's output and the
-    muxer would drop a packet (a frame missing from the file, the later ones shifted)."""
-    if threading.current_thread() is not threading.main_thread():   # signals reach the main thread only
-        yield
-        return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught and callable(previous):
-            previous(*caught[0])   # the default handler raises KeyboardInterrupt here
+    def _handle(self, signum, frame):
+        self.pressed = True
+        if self._holds:
+            self._waiting = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def held(self):
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if self._waiting and not self._holds:
+                self._waiting = False
+                raise KeyboardInterrupt
 
 
 def _open_writer(kind, path, source, live):
