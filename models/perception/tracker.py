@@ -89,9 +89,8 @@ class FaceTracker:
         for five in ([] if self.static_images else self._small):
             eyes = float(np.linalg.norm(five[1] - five[0]))
             faces += self._mesh_around(image, five.mean(0), 6 * eyes, known + faces)
-        views = self._far_views(h, w)
-        if views:
-            for five, centre, side in self._far_detections(image, views):
+        for view in self._far_views(h, w):
+            for five, centre, side, _ in _detections(self.far_detector, image, view):
                 # larger faces are the mesh's (the short-range detector below grows its graph)
                 if side < SMALL_FACE * max(h, w) and not any(_same_face(five, f.five) for f in known + faces):
                     faces += self._mesh_around(image, centre, 3 * side, known + faces)
@@ -105,27 +104,15 @@ class FaceTracker:
         1280x720 group photo faces 45 pixels wide are found, 58 on the whole frame). Photos: the
         frame and every tile. Video: the whole frame every `far_every` frames; with tiles, one
         view (the frame or a tile, in turn) every third of that. 5 ms a view."""
-        views = [(0, 0, w, h)]
         side = int(0.6 * min(h, w))
-        if side >= 384:   # smaller frames: a face missed whole is too small to parse
-            views += [(x, y, side, side) for y in _tile_starts(h, side) for x in _tile_starts(w, side)]
-        if self.static_images:
-            return views
-        step = self.far_every if len(views) == 1 else max(1, self.far_every // 3)
-        if self._frame_no % step:
+        tiled = side >= 384   # smaller frames: a face missed whole is too small to parse
+        step = max(1, self.far_every // 3) if tiled else self.far_every
+        if not self.static_images and self._frame_no % step:
             return []
-        return [views[(self._frame_no // step) % len(views)]]
-
-    def _far_detections(self, image, views):
-        """(five points, box centre, box side) of the full-range detector's faces in `views`,
-        in frame pixels."""
-        for x0, y0, vw, vh in views:
-            view = image if (vw, vh) == image.shape[1::-1] else np.ascontiguousarray(image[y0:y0 + vh, x0:x0 + vw])
-            for det in self.far_detector.process(view).detections or []:
-                kp = np.array([(x0 + k.x * vw, y0 + k.y * vh) for k in det.location_data.relative_keypoints], np.float32)
-                box = det.location_data.relative_bounding_box
-                centre = np.array([x0 + (box.xmin + box.width / 2) * vw, y0 + (box.ymin + box.height / 2) * vh])
-                yield align.five_from_detector(kp), centre, max(box.width * vw, box.height * vh)
+        views = [(0, 0, w, h)]
+        if tiled:
+            views += [(x, y, side, side) for y in _tile_starts(h, side) for x in _tile_starts(w, side)]
+        return views if self.static_images else [views[(self._frame_no // step) % len(views)]]
 
     def _mesh_around(self, image, centre, side: float, known: list[Face]) -> list[Face]:
         """The mesh of the face in the square of `side` pixels around `centre`, enlarged to
@@ -174,12 +161,10 @@ class FaceTracker:
     def _detector_faces(self, image, known: list[Face]) -> list[Face]:
         h, w = image.shape[:2]
         found = []
-        for det in self.detector.process(image).detections or []:
-            kp = np.array([(k.x * w, k.y * h) for k in det.location_data.relative_keypoints], np.float32)
-            five = align.five_from_detector(kp)
+        for five, _, _, score in _detections(self.detector, image, (0, 0, w, h)):
             if any(_same_face(five, f.five) for f in known + found):
                 continue
-            found.append(Face(-1, five, align.alignment_matrix(five), None, float(det.score[0]), "detector"))
+            found.append(Face(-1, five, align.alignment_matrix(five), None, score, "detector"))
         return found[: self.max_faces - len(known)]
 
     def _assign_ids(self, faces: list[Face]):
@@ -220,6 +205,19 @@ class FaceTracker:
         self.far_detector.close()
         if self._crop_mesh is not None:
             self._crop_mesh.close()
+
+
+def _detections(detector, image, view):
+    """(five points, box centre, box side, score) of a mediapipe face detector's faces in `view`
+    ((x, y, width, height) of `image`), in frame pixels."""
+    x0, y0, vw, vh = view
+    if (vw, vh) != image.shape[1::-1]:
+        image = np.ascontiguousarray(image[y0:y0 + vh, x0:x0 + vw])
+    for det in detector.process(image).detections or []:
+        kp = np.array([(x0 + k.x * vw, y0 + k.y * vh) for k in det.location_data.relative_keypoints], np.float32)
+        box = det.location_data.relative_bounding_box
+        centre = np.array([x0 + (box.xmin + box.width / 2) * vw, y0 + (box.ymin + box.height / 2) * vh])
+        yield align.five_from_detector(kp), centre, max(box.width * vw, box.height * vh), float(det.score[0])
 
 
 def _tile_starts(length: int, side: int) -> list[int]:
