@@ -100,7 +100,9 @@ def test_damaged_video_repeats_the_last_good_frame_in_the_source_timing(tmp_vide
     assert [f.index for f in frames] == list(range(200))
     assert 5 < lost < 60
     repeats = [i for i in range(1, 200) if np.array_equal(frames[i].image, frames[i - 1].image)]
-    assert len(repeats) == lost                            # each lost frame is the last good one again
+    # each lost frame is the last good one again (failed once in ~25 full runs with 32 repeats for
+    # 31 lost, not reproduced in 260 runs since, under load or not: print what it saw if it recurs)
+    assert len(repeats) == lost, (lost, repeats)
     if where == "end":
         assert repeats[-1] == 199 and repeats == list(range(200 - lost, 200))
 
