@@ -32,3 +32,25 @@ def test_parts_whole_scores_the_truth_as_perfect_and_background_as_nothing():
     assert perfect.overall_f1() == 1.0 and perfect.mean_f1() == 1.0
     empty = parts_whole.score(pairs, lambda image: None)
     assert empty.overall_f1() == 0.0 and empty.f1(HAIR) == 0.0
+
+
+@pytest.mark.skipif(not parts_whole.FACESYNTHETICS.is_dir(), reason="needs ../shared/data/facesynthetics")
+def test_crop_ceiling_loses_thin_parts_only_as_the_crop_shrinks():
+    from benchmarks import crop_ceiling
+    from core import align
+    from core.classes import LEFT_BROW, LEFT_EYE, SKIN
+    from models.training.metrics import ConfusionMatrix
+    # the validation face with the largest brows and eyes (some are far away or turned)
+    image, seg = max(parts_whole.facesynthetics_pairs("val"), key=lambda pair: min(
+        np.bincount(parts_whole.truth(pair[1]).ravel(), minlength=256)[[LEFT_BROW, LEFT_EYE]]))
+    gt = parts_whole.truth(seg)
+    five = align.five_from_ibug68(np.loadtxt(str(image).replace(".png", "_ldmks.txt")))
+    scores = {}
+    for side in (128, 256, 1024):
+        labels = crop_ceiling.through_crop(gt, five, side)
+        assert labels.shape == gt.shape and labels.dtype == np.uint8
+        scores[side] = ConfusionMatrix().update(labels, gt)
+    # a crop with more pixels between the eyes than the image has keeps the labels nearly as they are
+    assert all(scores[1024].f1(c) > 0.95 for c in (SKIN, LEFT_BROW, LEFT_EYE))
+    assert scores[128].f1(LEFT_BROW) < scores[256].f1(LEFT_BROW) < scores[1024].f1(LEFT_BROW)
+    assert scores[128].f1(SKIN) > 0.9   # large parts survive a small crop
