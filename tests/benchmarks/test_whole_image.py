@@ -54,3 +54,13 @@ def test_crop_ceiling_loses_thin_parts_only_as_the_crop_shrinks():
     assert all(scores[1024].f1(c) > 0.95 for c in (SKIN, LEFT_BROW, LEFT_EYE))
     assert scores[128].f1(LEFT_BROW) < scores[256].f1(LEFT_BROW) < scores[1024].f1(LEFT_BROW)
     assert scores[128].f1(SKIN) > 0.9   # large parts survive a small crop
+
+
+def test_real_agreement_of_a_tier_with_itself_is_one_and_with_nothing_zero():
+    from benchmarks.real_agreement import GROUPS, agreement
+    images = sorted(FIXTURES.glob("portrait_*.jpg"))[:1]
+    labels_of = user_path_labels(images, "landmarks")
+    same = agreement(labels_of, {"rnng": labels_of, "landmarks": labels_of}, images)
+    assert set(same) == set(GROUPS) and all(score == 1.0 for score in same.values())
+    nothing = agreement(lambda image: np.zeros_like(labels_of(image)), {"rnng": labels_of, "landmarks": labels_of}, images)
+    assert all(score == 0.0 for score in nothing.values())
