@@ -184,9 +184,13 @@ def run(args) -> int:
 def run_source(source, settings, virtual_camera, args) -> int:
     from stream import capture, assemble as session
     if args.output:
-        _check_writable(Path(args.output), folder=source.mode is capture.Mode.IMAGE and len(source) > 1)
+        _check_writable(Path(args.output), folder=source.mode is capture.Mode.IMAGE and source.folder)
         if source.mode is not capture.Mode.IMAGE:
             _check_video_output(Path(args.output), source)
+        elif not source.folder:
+            _check_image_output(Path(args.output))
+    if args.save_labels and source.mode is capture.Mode.IMAGE and not source.folder:
+        _check_image_output(Path(args.save_labels), labels=True)
 
     # leave_a_core: torch gets one thread fewer than the cores, the tracking thread keeps one
     options = dict(model=args.model, device=args.device, effects=settings, max_faces=args.max_faces,
@@ -242,6 +246,25 @@ def _check_writable(path: Path, folder: bool):
         raise InputError(f"output folder {target} is not writable")
 
 
+LOSSLESS_IMAGES = (".png", ".bmp", ".tif", ".tiff")   # label maps hold class ids: no lossy format
+
+
+def _image_format(path: Path) -> str:
+    return path.suffix.lower() or ".png"   # a name without an extension gets PNG data
+
+
+def _check_image_output(path: Path, labels: bool = False):
+    """An image's output or label map: a format OpenCV writes (lossless for labels), refused
+    before any work is done."""
+    import cv2
+    from core.errors import InputError
+    ext = _image_format(path)
+    if labels and ext not in LOSSLESS_IMAGES:
+        raise InputError(f"cannot write label map {path}: class ids need a lossless format, use .png")
+    if not cv2.haveImageWriter(f"x{ext}"):
+        raise InputError(f"cannot write an image as '{ext}': use .png or .jpg")
+
+
 def _check_video_output(path: Path, source):
     """A video or camera makes a video: refuse an image name before any work is done."""
     from core.errors import InputError
@@ -281,12 +304,11 @@ def run_video(source, pipeline, args, virtual_camera=None) -> int:
 
 
 def run_images(source, pipeline, args, batch: int = 8) -> int:
-    import cv2
     from tqdm import tqdm
     from stream import assemble as session
     from core.errors import InputError
 
-    many = len(source) > 1
+    many = source.folder   # a folder of images, even of one: outputs go to folders
     out_dir = Path(args.output) if args.output and many else None
     label_dir = Path(args.save_labels) if args.save_labels and many else None
     if label_dir is not None:  # out_dir was checked in run()
@@ -305,8 +327,7 @@ def run_images(source, pipeline, args, batch: int = 8) -> int:
             _write_image(out, result.output)
         if args.save_labels:
             lab = Path(args.save_labels) if not many else label_dir / f"{path.stem}.png"
-            lab.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(lab), session.label_map(result))
+            _write_image(lab, session.label_map(result))
         return out
 
     pending, last = [], None
@@ -346,11 +367,12 @@ def run_images(source, pipeline, args, batch: int = 8) -> int:
     return 0
 
 
-def _write_image(path: Path, rgb):
+def _write_image(path: Path, image):
+    """An RGB image or a label map (2-D class ids) to `path`, whole or not at all."""
     import cv2
     path.parent.mkdir(parents=True, exist_ok=True)
-    ext = path.suffix.lower() if path.suffix else ".png"
-    ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    ext = _image_format(path)
+    ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image)
     if not ok:
         from core.errors import InputError
         raise InputError(f"cannot write an image as '{ext}': use .png or .jpg")

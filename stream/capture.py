@@ -376,9 +376,12 @@ class ImageSource:
     """
     mode = Mode.IMAGE
 
-    def __init__(self, paths, skip_unreadable: bool = False):
+    def __init__(self, paths, skip_unreadable: bool = False, folder: bool | None = None):
         self.paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
         self.skip_unreadable = skip_unreadable
+        # outputs go to folders (one file per image): a folder given as input, even of one image,
+        # or several paths
+        self.folder = len(self.paths) > 1 if folder is None else folder
         self.skipped = []
 
     def __len__(self):
@@ -425,7 +428,7 @@ def open_source(spec, skip_unreadable: bool = False, camera_size: tuple | None =
         paths = image_paths_in(path)
         if not paths:
             raise InputError(f"no images in folder {path}")
-        return ImageSource(paths, skip_unreadable=skip_unreadable)
+        return ImageSource(paths, skip_unreadable=skip_unreadable, folder=True)
     _require_file(path)
     suffix = path.suffix.lower()
     if suffix == ".gif" and _count_frames(path, 2) < 2:

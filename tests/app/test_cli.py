@@ -113,6 +113,30 @@ def test_folder_batches_and_skips_bad_files(tmp_path, capsys):
     assert abs((511 - xa.mean()) - xb.mean()) < 4
 
 
+def test_folder_of_one_photo_still_writes_into_folders(tmp_path, capsys):
+    # the outputs of a folder are folders, however many photos it holds (one used to be taken
+    # for a single photo: --save-labels DIR crashed with OpenCV's "could not find a writer")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    code, out, err = run(capsys, "--input", folder, "--output", tmp_path / "out", "--save-labels",
+                         tmp_path / "labels", "--model", "landmarks")
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"] and "processed 1 of 1" in out
+    label = cv2.imread(str(tmp_path / "labels" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert label.shape == (512, 512) and (label == 4).sum() > 20   # a left eye: parsed
+
+
+def test_photo_labels_without_an_extension_are_png(tmp_path, capsys):
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    code, out, err = run(capsys, "--input", face, "--output", tmp_path / "o.png", "--save-labels",
+                         tmp_path / "labels", "--model", "landmarks")
+    assert code == 0, err
+    assert (tmp_path / "labels").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cv2.imread(str(tmp_path / "labels"), cv2.IMREAD_UNCHANGED).max() <= 10
+
+
 def _bad_inputs(tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video")
@@ -121,6 +145,8 @@ def _bad_inputs(tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     clip = write_test_video(tmp_path / "ok.mp4", data.astronaut(), n_frames=3)
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     return {
         "missing": (["--input", tmp_path / "nope.mp4"], "no such file"),
         "not a video": (["--input", text], "not a readable video"),
@@ -132,12 +158,15 @@ def _bad_inputs(tmp_path):
         "unknown model": (["--input", clip, "--model", "resnet9000"], "unknown model"),
         "camera": (["--camera", "99"], "camera"),
         "wrong checkpoint": (["--input", clip, "--model", "rnng", "--checkpoint", blocker], "checkpoint"),
+        # refused before the photo is parsed (these crashed after it, with a traceback)
+        "lossy label map": (["--input", photo, "--save-labels", tmp_path / "labels.jpg"], "lossless"),
+        "unknown image format": (["--input", photo, "--output", tmp_path / "out.txt"], "'.txt'"),
     }
 
 
 @pytest.mark.parametrize("case", [
     "missing", "not a video", "zero length", "unwritable output", "unknown effect", "bad colour", "unknown colour name",
-    "unknown model", "camera", "wrong checkpoint"])
+    "unknown model", "camera", "wrong checkpoint", "lossy label map", "unknown image format"])
 def test_bad_input_gives_one_line_error(tmp_path, capsys, case):
     args, words = _bad_inputs(tmp_path)[case]
     code, out, err = run(capsys, *args)
