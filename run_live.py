@@ -191,6 +191,7 @@ def run_source(source, settings, virtual_camera, args) -> int:
             _check_image_output(Path(args.output))
     if args.save_labels and source.mode is capture.Mode.IMAGE and not source.folder:
         _check_image_output(Path(args.save_labels), labels=True)
+    targets = image_targets(source, args) if source.mode is capture.Mode.IMAGE else None
 
     # leave_a_core: torch gets one thread fewer than the cores, the tracking thread keeps one
     options = dict(model=args.model, device=args.device, effects=settings, max_faces=args.max_faces,
@@ -210,7 +211,7 @@ def run_source(source, settings, virtual_camera, args) -> int:
     if source.mode is capture.Mode.IMAGE:
         pipeline = session.build_pipeline(static_images=True, **options)
         pipeline.labels_wanted = bool(args.save_labels)
-        return run_images(source, pipeline, args)
+        return run_images(source, pipeline, args, targets)
     pipeline = session.build_pipeline(**options)
     pipeline.labels_wanted = bool(args.save_labels)   # else the hair network runs only for the hair effect
     return run_video(source, pipeline, args, virtual_camera)
@@ -303,31 +304,47 @@ def run_video(source, pipeline, args, virtual_camera=None) -> int:
     return 3 if run.damaged else 0
 
 
-def run_images(source, pipeline, args, batch: int = 8) -> int:
+def image_targets(source, args) -> dict:
+    """{photo: (output path or None, label path or None)}, checked before any work: a folder's
+    go into folders (one name per photo), none over a photo."""
+    from stream import output_names
+    many = source.folder   # a folder of images, even of one: outputs go to folders
+    if many and args.save_labels:  # --output was checked in run_source
+        _check_writable(Path(args.save_labels), folder=True)
+    stems = output_names.output_stems(source.paths)
+
+    def output_of(path):
+        if many:
+            return Path(args.output) / f"{stems[path]}.png" if args.output else None
+        return Path(args.output) if args.output else Path("out") / f"{path.stem}_parsed.png"
+
+    def labels_of(path):
+        if not args.save_labels:
+            return None
+        return Path(args.save_labels) / f"{stems[path]}.png" if many else Path(args.save_labels)
+
+    targets = {path: (output_of(path), labels_of(path)) for path in source.paths}
+    output_names.check_not_inputs([p for pair in targets.values() for p in pair if p is not None], source.paths)
+    return targets
+
+
+def run_images(source, pipeline, args, targets: dict, batch: int = 8) -> int:
     from tqdm import tqdm
     from stream import assemble as session
     from core.errors import InputError
 
-    many = source.folder   # a folder of images, even of one: outputs go to folders
-    out_dir = Path(args.output) if args.output and many else None
-    label_dir = Path(args.save_labels) if args.save_labels and many else None
-    if label_dir is not None:  # out_dir was checked in run()
-        _check_writable(label_dir, folder=True)
+    many = source.folder
     failed, no_face, done = [], [], 0
 
     def save(result):
         path = source.paths[result.frame.index]
         if not result.faces:
             no_face.append(path)
-        out = Path(args.output) if args.output and not many else (out_dir / f"{path.stem}.png" if out_dir else None)
-        if out is None and not many:
-            out = Path("out") / f"{path.stem}_parsed.png"
-            out.parent.mkdir(parents=True, exist_ok=True)
+        out, labels = targets[path]
         if out is not None:
             _write_image(out, result.output)
-        if args.save_labels:
-            lab = Path(args.save_labels) if not many else label_dir / f"{path.stem}.png"
-            _write_image(lab, session.label_map(result))
+        if labels is not None:
+            _write_image(labels, session.label_map(result))
         return out
 
     pending, last = [], None
@@ -359,7 +376,7 @@ def run_images(source, pipeline, args, batch: int = 8) -> int:
     for path in no_face:
         log.warning(f"no face found in {path}: written unchanged")
     if many:
-        print(f"processed {done} of {len(source)} images" + (f" into {out_dir}" if out_dir else ""))
+        print(f"processed {done} of {len(source)} images" + (f" into {args.output}" if args.output else ""))
     elif last is not None:
         print(f"wrote {last}")
     if failed and not done:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cluster import ray_collection
 from core.errors import InputError
+from stream import output_names
 
 VIDEO_OUT, VIDEO_LABELS, IMAGE_OUT = ".mp4", ".mkv", ".png"
 
@@ -23,9 +24,10 @@ def is_video(name: str) -> bool:
     return Path(name).suffix.lower() in VIDEO_EXTENSIONS
 
 
-def output_paths(name: str, output: Path | None, labels: Path | None) -> dict:
-    """The final files of one item: {"output": path, "labels": path} for those asked for."""
-    stem, video = Path(name).stem, is_video(name)
+def output_paths(name: str, output: Path | None, labels: Path | None, stem: str | None = None) -> dict:
+    """The final files of one item: {"output": path, "labels": path} for those asked for
+    (`stem`: its name there, output_names.output_stems's; default the input's stem)."""
+    stem, video = stem or Path(name).stem, is_video(name)
     paths = {}
     if output is not None:
         paths["output"] = output / f"{stem}{VIDEO_OUT if video else IMAGE_OUT}"
@@ -54,6 +56,8 @@ def run(args, worker_cls=None, worker_options=None) -> int:
     for target in (output, labels):
         if target is not None:
             _check_folder(target)
+    stems = output_names.output_stems(files)
+    output_names.check_not_inputs([p for f in files for p in output_paths(f.name, output, labels, stems[f]).values()], files)
     if args.checkpoint and not Path(args.checkpoint).is_file():
         raise InputError(f"no such checkpoint file: {args.checkpoint}")
     started = ray_collection.connect(args.ray, args.workers)   # an unreachable cluster fails first
@@ -74,14 +78,15 @@ def _run(args, folder, files, output, labels, worker_cls, worker_options):
                    max_faces=args.max_faces, smooth=not args.no_smooth, show_labels=args.show_labels,
                    **worker_options)
     notes = []
+    stems = {path.name: stem for path, stem in output_names.output_stems(files).items()}
 
     def save(name, result):
-        for kind, path in output_paths(name, output, labels).items():
+        for kind, path in output_paths(name, output, labels, stems[name]).items():
             ray_collection.write_atomic(path, result[kind])
         notes.extend(result["notes"])
 
     def is_done(name):
-        return all(p.exists() for p in output_paths(name, output, labels).values())
+        return all(p.exists() for p in output_paths(name, output, labels, stems[name]).values())
 
     items = [(p.name, lambda p=p: p.read_bytes()) for p in files]
     summary = ray_collection.run_items(items, worker_cls, (options,), save, is_done, args.workers, desc=folder.name)

@@ -127,6 +127,34 @@ def test_folder_of_one_photo_still_writes_into_folders(tmp_path, capsys):
     assert label.shape == (512, 512) and (label == 4).sum() > 20   # a left eye: parsed
 
 
+def test_folder_outputs_never_replace_photos_nor_each_other(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(folder / "a.jpg"), face)
+    cv2.imwrite(str(folder / "a.png"), cv2.flip(face, 1))
+    original = (folder / "a.png").read_bytes()
+    # the output folder is the input folder: b.png would be written over the photo b.png
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "b.png").write_bytes(original)
+    code, out, err = run(capsys, "--input", alone, "--output", alone, "--model", "landmarks")
+    assert code == 2 and "would overwrite the input" in err and err.count("\n") == 1
+    assert [p.name for p in alone.iterdir()] == ["b.png"] and (alone / "b.png").read_bytes() == original
+    code, out, err = run(capsys, "--input", folder / "a.png", "--output", folder / "a.png", "--model", "landmarks")
+    assert code == 2 and "would overwrite the input" in err and (folder / "a.png").read_bytes() == original
+    # two photos with one stem: both kept, each under its own name
+    code, out, err = run(capsys, "--input", folder, "--output", tmp_path / "out", "--save-labels", tmp_path / "labels",
+                         "--model", "landmarks")
+    assert code == 0, err
+    for sub in ("out", "labels"):
+        assert sorted(p.name for p in (tmp_path / sub).iterdir()) == ["a_jpg.png", "a_png.png"]
+    a = cv2.imread(str(tmp_path / "labels" / "a_jpg.png"), cv2.IMREAD_UNCHANGED)
+    b = cv2.imread(str(tmp_path / "labels" / "a_png.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(np.isin(a, (4, 5)), np.isin(cv2.flip(b, 1), (4, 5))) is False   # two parses, not one twice
+    assert abs(np.isin(a, (4, 5)).sum() - np.isin(b, (4, 5)).sum()) < 0.2 * np.isin(a, (4, 5)).sum()
+
+
 def test_photo_labels_without_an_extension_are_png(tmp_path, capsys):
     face = tmp_path / "face.png"
     cv2.imwrite(str(face), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))

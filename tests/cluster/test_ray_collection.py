@@ -73,6 +73,25 @@ def test_without_ray_one_line_error(tmp_path, capsys, collection, monkeypatch):
     assert err.strip().count("\n") == 0 and "pip install -r requirements-scale.txt" in err
 
 
+def test_outputs_over_the_photos_refused_before_ray_starts(tmp_path, capsys, collection, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)   # the check comes first: no Ray needed to see it
+    folder = tmp_path / "photos"
+    shutil.copytree(collection, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    code, out, err = run(capsys, "--input", folder, "--output", folder, "--ray", "local")
+    assert code == 2 and "would overwrite the input" in err and "astronaut.png" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_output_names_keep_photos_of_one_stem_apart():
+    from stream.output_names import output_stems
+    files = [REPO / "x" / name for name in ("a.jpg", "a.png", "a.mp4", "b.png")]
+    stems = output_stems(files)
+    assert [stems[f] for f in files] == ["a_jpg", "a_png", "a_mp4", "b"]
+    names = [p.name for f in files for p in ray_live.output_paths(f.name, REPO / "o", None, stems[f]).values()]
+    assert names == ["a_jpg.png", "a_png.png", "a_mp4.mp4", "b.png"]
+
+
 def test_unreachable_address_one_line_error_in_seconds(tmp_path, capsys, collection):
     pytest.importorskip("ray")
     with socket.socket() as s:   # a loopback port that nothing listens on
