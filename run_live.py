@@ -260,6 +260,8 @@ def _check_image_output(path: Path, labels: bool = False):
     import cv2
     from core.errors import InputError
     ext = _image_format(path)
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder (give a file name, e.g. {path / 'out.png'})")
     if labels and ext not in LOSSLESS_IMAGES:
         raise InputError(f"cannot write label map {path}: class ids need a lossless format, use .png")
     if not cv2.haveImageWriter(f"x{ext}"):

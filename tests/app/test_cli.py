@@ -189,12 +189,14 @@ def _bad_inputs(tmp_path):
         # refused before the photo is parsed (these crashed after it, with a traceback)
         "lossy label map": (["--input", photo, "--save-labels", tmp_path / "labels.jpg"], "lossless"),
         "unknown image format": (["--input", photo, "--output", tmp_path / "out.txt"], "'.txt'"),
+        "photo into a folder's name": (["--input", photo, "--save-labels", tmp_path], "it is a folder"),
     }
 
 
 @pytest.mark.parametrize("case", [
     "missing", "not a video", "zero length", "unwritable output", "unknown effect", "bad colour", "unknown colour name",
-    "unknown model", "camera", "wrong checkpoint", "lossy label map", "unknown image format"])
+    "unknown model", "camera", "wrong checkpoint", "lossy label map", "unknown image format",
+    "photo into a folder's name"])
 def test_bad_input_gives_one_line_error(tmp_path, capsys, case):
     args, words = _bad_inputs(tmp_path)[case]
     code, out, err = run(capsys, *args)
