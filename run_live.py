@@ -154,6 +154,8 @@ def run(args) -> int:
         return ray_live.run(args)
     if args.max_faces < 1:
         raise InputError("--max-faces must be at least 1")
+    if args.budget_ms is not None and args.budget_ms <= 0:
+        raise InputError("--budget-ms must be more than 0")
     settings = None if args.effects == "none" else effects.parse_effects(args.effects or effects.DEFAULT_EFFECTS)
     if args.camera is None and args.input is None:
         import cv2
@@ -375,6 +377,9 @@ def run_images(source, pipeline, args, targets: dict, batch: int = 8) -> int:
     pipeline.close()
     for message in failed:
         log.warning(f"skipped: {message}")
+    if source.videos_left_out:
+        log.warning(f"left out {len(source.videos_left_out)} video(s) of the folder (a folder's photos only: run a "
+                    f"video alone, or the folder with --ray): " + ", ".join(p.name for p in source.videos_left_out))
     for path in no_face:
         log.warning(f"no face found in {path}: written unchanged")
     if many:

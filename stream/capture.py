@@ -376,12 +376,13 @@ class ImageSource:
     """
     mode = Mode.IMAGE
 
-    def __init__(self, paths, skip_unreadable: bool = False, folder: bool | None = None):
+    def __init__(self, paths, skip_unreadable: bool = False, folder: bool | None = None, videos_left_out=()):
         self.paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
         self.skip_unreadable = skip_unreadable
         # outputs go to folders (one file per image): a folder given as input, even of one image,
         # or several paths
         self.folder = len(self.paths) > 1 if folder is None else folder
+        self.videos_left_out = list(videos_left_out)   # a folder's videos: its run takes the photos
         self.skipped = []
 
     def __len__(self):
@@ -426,9 +427,11 @@ def open_source(spec, skip_unreadable: bool = False, camera_size: tuple | None =
         return CameraSource(str(path), size=camera_size, fps=camera_fps)
     if path.is_dir():
         paths = image_paths_in(path)
+        videos = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS - IMAGE_EXTENSIONS)
         if not paths:
-            raise InputError(f"no images in folder {path}")
-        return ImageSource(paths, skip_unreadable=skip_unreadable, folder=True)
+            raise InputError(f"no images in folder {path}" + (" (it holds videos: run each alone, or the folder "
+                                                              "with --ray)" if videos else ""))
+        return ImageSource(paths, skip_unreadable=skip_unreadable, folder=True, videos_left_out=videos)
     _require_file(path)
     suffix = path.suffix.lower()
     if suffix == ".gif" and _count_frames(path, 2) < 2:

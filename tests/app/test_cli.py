@@ -155,6 +155,19 @@ def test_folder_outputs_never_replace_photos_nor_each_other(tmp_path, capsys):
     assert abs(np.isin(a, (4, 5)).sum() - np.isin(b, (4, 5)).sum()) < 0.2 * np.isin(a, (4, 5)).sum()
 
 
+def test_folder_says_which_videos_it_left_out(tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    write_test_video(folder / "clip.mp4", data.astronaut(), n_frames=3)
+    code, out, err = run(capsys, "--input", folder, "--output", tmp_path / "out", "--model", "landmarks")
+    assert code == 0 and [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
+    assert "warning: left out 1 video(s)" in err and "clip.mp4" in err and "--ray" in err
+    (folder / "a.jpg").unlink()
+    code, out, err = run(capsys, "--input", folder, "--output", tmp_path / "out2")
+    assert code == 2 and err.startswith("error: no images in folder") and "it holds videos" in err
+
+
 def test_photo_labels_without_an_extension_are_png(tmp_path, capsys):
     face = tmp_path / "face.png"
     cv2.imwrite(str(face), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
@@ -190,13 +203,14 @@ def _bad_inputs(tmp_path):
         "lossy label map": (["--input", photo, "--save-labels", tmp_path / "labels.jpg"], "lossless"),
         "unknown image format": (["--input", photo, "--output", tmp_path / "out.txt"], "'.txt'"),
         "photo into a folder's name": (["--input", photo, "--save-labels", tmp_path], "it is a folder"),
+        "budget": (["--input", clip, "--budget-ms", "0"], "--budget-ms"),
     }
 
 
 @pytest.mark.parametrize("case", [
     "missing", "not a video", "zero length", "unwritable output", "unknown effect", "bad colour", "unknown colour name",
     "unknown model", "camera", "wrong checkpoint", "lossy label map", "unknown image format",
-    "photo into a folder's name"])
+    "photo into a folder's name", "budget"])
 def test_bad_input_gives_one_line_error(tmp_path, capsys, case):
     args, words = _bad_inputs(tmp_path)[case]
     code, out, err = run(capsys, *args)
