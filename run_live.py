@@ -189,10 +189,6 @@ def run_source(source, settings, virtual_camera, args) -> int:
         _check_writable(Path(args.output), folder=source.mode is capture.Mode.IMAGE and source.folder)
         if source.mode is not capture.Mode.IMAGE:
             _check_video_output(Path(args.output), source)
-        elif not source.folder:
-            _check_image_output(Path(args.output))
-    if args.save_labels and source.mode is capture.Mode.IMAGE and not source.folder:
-        _check_image_output(Path(args.save_labels), labels=True)
     targets = image_targets(source, args) if source.mode is capture.Mode.IMAGE else None
 
     # leave_a_core: torch gets one thread fewer than the cores, the tracking thread keeps one
@@ -313,8 +309,13 @@ def image_targets(source, args) -> dict:
     go into folders (one name per photo), none over a photo."""
     from stream import output_names
     many = source.folder   # a folder of images, even of one: outputs go to folders
-    if many and args.save_labels:  # --output was checked in run_source
+    if many and args.save_labels:  # --output's folder was checked in run_source
         _check_writable(Path(args.save_labels), folder=True)
+    if not many:
+        if args.output:
+            _check_image_output(Path(args.output))
+        if args.save_labels:
+            _check_image_output(Path(args.save_labels), labels=True)
     stems = output_names.output_stems(source.paths)
 
     def output_of(path):

@@ -62,7 +62,7 @@ def run(args, worker_cls=None, worker_options=None) -> int:
         raise InputError(f"no such checkpoint file: {args.checkpoint}")
     started = ray_collection.connect(args.ray, args.workers)   # an unreachable cluster fails first
     try:
-        summary, notes = _run(args, folder, files, output, labels, worker_cls or LiveWorker, worker_options or {})
+        summary, notes = _run(args, folder, files, stems, output, labels, worker_cls or LiveWorker, worker_options or {})
     finally:
         if started:
             import ray
@@ -72,13 +72,13 @@ def run(args, worker_cls=None, worker_options=None) -> int:
     return 2 if summary.failed and not summary.done and not summary.skipped else 0
 
 
-def _run(args, folder, files, output, labels, worker_cls, worker_options):
+def _run(args, folder, files, stems, output, labels, worker_cls, worker_options):
     checkpoint = Path(args.checkpoint).read_bytes() if args.checkpoint else None
     options = dict(model=resolve_model(args), device=args.device, checkpoint=checkpoint, effects=args.effects,
                    max_faces=args.max_faces, smooth=not args.no_smooth, show_labels=args.show_labels,
                    **worker_options)
     notes = []
-    stems = {path.name: stem for path, stem in output_names.output_stems(files).items()}
+    stems = {path.name: stem for path, stem in stems.items()}   # the items go by name
 
     def save(name, result):
         for kind, path in output_paths(name, output, labels, stems[name]).items():
