@@ -64,3 +64,41 @@ def test_real_agreement_of_a_tier_with_itself_is_one_and_with_nothing_zero():
     assert set(same) == set(GROUPS) and all(score == 1.0 for score in same.values())
     nothing = agreement(lambda image: np.zeros_like(labels_of(image)), {"rnng": labels_of, "landmarks": labels_of}, images)
     assert all(score == 0.0 for score in nothing.values())
+
+
+def test_an_outline_fills_the_pixels_it_covers_by_area():
+    from tools.make_parts_dev import label_map
+    from core.classes import LEFT_EYE, UPPER_LIP, INNER_MOUTH
+    # continuous coordinates: [10, 20) x [10, 15) is 10 x 5 pixels; a half-pixel shift takes half-covered ones
+    labels = label_map((40, 40), {"left_eye": [[[10, 10], [20, 10], [20, 15], [10, 15]]]})
+    assert (labels == LEFT_EYE).sum() == 50 and labels[10:15, 10:20].min() == LEFT_EYE
+    labels = label_map((40, 40), {"left_eye": [[[10.25, 10], [20.25, 10], [20.25, 15], [10.25, 15]]]})
+    assert (labels == LEFT_EYE).sum() == 50 and labels[12, 10] == LEFT_EYE and labels[12, 20] == 0
+    # the inner mouth is drawn over the lips it overlaps
+    labels = label_map((40, 40), {"upper_lip": [[[5, 5], [30, 5], [30, 12], [5, 12]]],
+                                  "inner_mouth": [[[10, 10], [25, 10], [25, 20], [10, 20]]]})
+    assert labels[11, 12] == INNER_MOUTH and labels[6, 6] == UPPER_LIP
+
+
+def test_parts_dev_set_is_what_its_outlines_make_and_scores_truth_as_perfect():
+    """The committed label maps are the committed outlines rasterised (nothing edited by hand
+    after), every portrait has both eyes and both lips (brows: all but a hat's and bangs'), and
+    the benchmark scores the truth as perfect and an empty answer as nothing."""
+    import json
+    import cv2
+    from benchmarks import parts_dev
+    from tools.make_parts_dev import label_map
+    spec = json.loads((parts_dev.DEV / "polygons.json").read_text())
+    pairs = parts_dev.dev_pairs()
+    assert len(pairs) == len(spec) == 28
+    for image, truth in pairs:
+        outlines = spec[image.name]
+        assert {"left_eye", "right_eye", "upper_lip", "lower_lip"} <= set(outlines)
+        gt = cv2.imread(str(truth), cv2.IMREAD_GRAYSCALE)
+        assert np.array_equal(gt, label_map(cv2.imread(str(image)).shape[:2], outlines))
+    perfect = parts_dev.summary(parts_dev.score(pairs, lambda image: np.where(
+        cv2.imread(str(parts_dev.DEV / f"{image.stem}_parts.png"), 0) == 255, 0,
+        cv2.imread(str(parts_dev.DEV / f"{image.stem}_parts.png"), 0)).astype(np.uint8)))
+    assert perfect["parts_f1"] == 1.0 and perfect["mean_f1"] == 1.0
+    assert parts_dev.summary(parts_dev.score(pairs, lambda image: None))["parts_f1"] == 0.0
+    assert sum("left_brow" in o and "right_brow" in o for o in spec.values()) == 26
