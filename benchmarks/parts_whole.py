@@ -15,13 +15,12 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from benchmarks.common import ROOT, user_path_labels
 from core.classes import CLASS_NAMES
-from models.data.readers import remap
-from models.data.readers.facesynthetics import CLASS_MAP, split_of
+from models.data.readers.facesynthetics import image_pairs
+from models.data.readers.facesynthetics import whole_truth as truth
 from models.training.metrics import ConfusionMatrix
 
 FACESYNTHETICS = ROOT.parent / "shared" / "data" / "facesynthetics"
@@ -29,13 +28,7 @@ FACESYNTHETICS = ROOT.parent / "shared" / "data" / "facesynthetics"
 
 def facesynthetics_pairs(which: str = "val") -> list:
     """[(image path, seg path)] of the set's split ("val", "train" or "all")."""
-    images = sorted(p for p in FACESYNTHETICS.glob("*.png") if p.stem.isdigit())
-    return [(p, p.with_name(f"{p.stem}_seg.png")) for p in images if which == "all" or split_of(p.stem) == which]
-
-
-def truth(seg_path: Path) -> np.ndarray:
-    """Our 11 classes from a FaceSynthetics seg map (255: not scored), as the dataset reader maps them."""
-    return remap(cv2.imread(str(seg_path), cv2.IMREAD_GRAYSCALE), CLASS_MAP)
+    return image_pairs(FACESYNTHETICS, which)
 
 
 def score(pairs, labels_of) -> ConfusionMatrix:

@@ -60,6 +60,18 @@ def load(path, tier: str) -> dict:
     return blob
 
 
+def class_prior(config: dict):
+    """The checkpoint's per-class prior-correction factors (models.parsers.class_prior), or None."""
+    factors = config.get("class_prior")
+    if factors is None:
+        return None
+    import numpy as np
+    factors = np.asarray(factors, np.float32)
+    if factors.shape != (11,) or not (factors > 0).all():
+        raise CheckpointError(f"the checkpoint's class_prior must be 11 positive numbers, not {factors.tolist()}")
+    return factors
+
+
 def load_into(model, blob: dict):
     """The checkpoint's weights (stored fp16) into `model` (a torch.nn.Module), in fp32."""
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}

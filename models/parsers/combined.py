@@ -29,6 +29,7 @@ import numpy as np
 
 from core.classes import (INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NUM_CLASSES, RIGHT_BROW, RIGHT_EYE, SKIN,
                           UPPER_LIP)
+from models.parsers.class_prior import reweigh
 from models.parsers.landmark_parser import LandmarkParser
 from models.parsers.parser import Parser
 
@@ -79,5 +80,6 @@ class CombinedParser(Parser):
             return probs
         meshed = ~no_mesh
         landmark = self.landmarks.parse_classes(crops[meshed], five[meshed], mesh[meshed], frozenset(BLENDED))
+        reweigh(landmark, self.landmarks.prior)   # as the landmark tier answers (RNN-G's call did its own)
         probs[meshed] = combine(landmark, probs[meshed])
         return probs

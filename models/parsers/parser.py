@@ -19,6 +19,7 @@ import numpy as np
 
 from core.classes import FLIP_PERMUTATION
 from core.mesh import FIVE_MIRROR, MESH_MIRROR, mirror_points
+from models.parsers.class_prior import reweigh
 
 
 class Parser(ABC):
@@ -27,6 +28,9 @@ class Parser(ABC):
     # whether averaging with the parse of the mirror image helps (learned tiers; measured on RNN-G,
     # README, Accuracy); the landmark tier draws the same polygons from the mirrored mesh
     mirror_helps: bool = True
+    # per-class factors undoing the class weighting of the tier's training, or None
+    # (models.parsers.class_prior; learned tiers read them from their checkpoint's config)
+    prior: np.ndarray | None = None
 
     @abstractmethod
     def parse(self, crops: np.ndarray, five: np.ndarray, mesh: np.ndarray | None = None) -> np.ndarray:
@@ -50,6 +54,8 @@ class Parser(ABC):
             out = np.asarray(out, np.float32)
             out += flipped[:, FLIP_PERMUTATION, :, ::-1]
             out *= np.float32(0.5)
+        if self.prior is not None:
+            out = reweigh(np.asarray(out, np.float32), self.prior)
         return out
 
     def _parse(self, crops, five, mesh, classes):

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from models.parsers import onnx_runtime
+from models.parsers.checkpoint import class_prior
 from models.parsers.gated_scan import scan_numba
 from models.parsers.parser import Parser
 from models.parsers.rnng_geometry import (COMPONENTS, FEATHER, MEAN, MIRROR_AVERAGED, STD, crop_axes, face_frame,
@@ -66,6 +67,7 @@ class RNNGOrtParser(Parser):
         self.bias = np.asarray(config["bias"], np.float32)
         self.sessions = sessions
         self.use_stage2 = bool(self.config["stage2"])
+        self.prior = class_prior(self.config)
 
     def run(self, name: str, x: np.ndarray):
         return self.sessions[name].run(None, {"x": np.ascontiguousarray(x, np.float32)})

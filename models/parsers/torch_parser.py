@@ -29,7 +29,9 @@ class TorchParser(Parser):
     @classmethod
     def from_checkpoint(cls, name: str, network: type[TierNet], path, device="auto"):
         blob = ckpt.load(path, name)
-        return cls(name, ckpt.load_into(network.from_config(blob["config"]), blob), device)
+        parser = cls(name, ckpt.load_into(network.from_config(blob["config"]), blob), device)
+        parser.prior = ckpt.class_prior(blob["config"])
+        return parser
 
     @torch.inference_mode()
     def parse(self, crops, five, mesh=None):

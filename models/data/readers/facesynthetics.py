@@ -48,6 +48,17 @@ def split_of(sample_id: str) -> str:
     return "train" if int(sample_id) < NUM_TRAIN else "val"
 
 
+def image_pairs(root, which: str = "val") -> list:
+    """[(image path, seg path)] of the sample's split ("val", "train" or "all"), whole images."""
+    images = sorted(p for p in Path(root).glob("*.png") if p.stem.isdigit())
+    return [(p, p.with_name(f"{p.stem}_seg.png")) for p in images if which == "all" or split_of(p.stem) == which]
+
+
+def whole_truth(seg_path) -> np.ndarray:
+    """Our 11 classes from a seg map (255: not scored), as the reader maps them."""
+    return remap(cv2.imread(str(seg_path), cv2.IMREAD_GRAYSCALE), CLASS_MAP)
+
+
 def load_landmarks(path) -> np.ndarray:
     return np.loadtxt(path, dtype=np.float32).reshape(-1, 2)
 

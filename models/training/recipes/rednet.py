@@ -22,7 +22,11 @@ def class_weights(labels: torch.Tensor, power: float = 0.5) -> torch.Tensor:
     """Inverse-frequency class weights (freq^-power, mean 1 over present classes): without
     them the small parts (brows, eyes) stay at F1 0 on 64 training images (see NOTES.md)."""
     valid = labels[labels != IGNORE]
-    counts = torch.bincount(valid, minlength=NUM_CLASSES).float()
+    return weights_from_counts(torch.bincount(valid, minlength=NUM_CLASSES).float(), power)
+
+
+def weights_from_counts(counts: torch.Tensor, power: float = 0.5) -> torch.Tensor:
+    """class_weights from pixel counts per class (absent classes 0)."""
     w = torch.where(counts > 0, (counts / counts.sum().clamp_min(1)).clamp_min(1e-4) ** -power,
                     torch.zeros_like(counts))
     return w / w[counts > 0].mean().clamp_min(1e-8)
