@@ -346,8 +346,9 @@ def run_images(source, pipeline, args, targets: dict, batch: int = 8) -> int:
         if not result.faces:
             no_face.append(path)
         out, labels = targets[path]
+        alpha = source.alphas.pop(result.frame.index, None)
         if out is not None:
-            _write_image(out, result.output)
+            _write_image(out, result.output, alpha)
         if labels is not None:
             _write_image(labels, session.label_map(result))
         return out
@@ -392,18 +393,19 @@ def run_images(source, pipeline, args, targets: dict, batch: int = 8) -> int:
     return 0
 
 
-def _write_image(path: Path, image):
-    """An RGB image or a label map (2-D class ids) to `path`, whole or not at all."""
-    import cv2
+def _write_image(path: Path, image, alpha=None):
+    """An RGB image (with the input's transparency, where the format keeps one) or a label map
+    (2-D class ids) to `path`, whole or not at all."""
+    from stream.video_io import encode_image
     path.parent.mkdir(parents=True, exist_ok=True)
     ext = _image_format(path)
-    ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image)
-    if not ok:
+    data = encode_image(ext, image, alpha)
+    if data is None:
         from core.errors import InputError
         raise InputError(f"cannot write an image as '{ext}': use .png or .jpg")
     tmp = path.with_name(path.name + ".part")
     try:
-        tmp.write_bytes(data.tobytes())
+        tmp.write_bytes(data)
     except OSError as exc:   # disk full, file-size limit: no truncated file left behind
         tmp.unlink(missing_ok=True)
         from core.errors import OutputError, os_reason

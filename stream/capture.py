@@ -31,6 +31,7 @@ from core.types import Frame
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif", ".3gp"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+ALPHA_EXTENSIONS = {".png", ".webp", ".tif", ".tiff"}   # formats that can carry transparency
 
 
 class Mode(enum.StrEnum):
@@ -360,6 +361,20 @@ def read_image(path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def read_alpha(path) -> np.ndarray | None:
+    """The transparency of an image file as (H, W) uint8, or None when it has none: a cut-out
+    portrait's output keeps it (the parse runs on its colour pixels as stored)."""
+    if Path(path).suffix.lower() not in ALPHA_EXTENSIONS:
+        return None
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.ndim != 3 or raw.shape[2] != 4:
+        return None
+    alpha = raw[..., 3]
+    if alpha.dtype == np.uint16:   # 16-bit PNG
+        return (alpha >> 8).astype(np.uint8)
+    return alpha if alpha.dtype == np.uint8 else None
+
+
 def _first_video_frame(path: Path) -> np.ndarray:
     try:
         with av.open(str(path)) as container:
@@ -384,12 +399,17 @@ class ImageSource:
         self.folder = len(self.paths) > 1 if folder is None else folder
         self.videos_left_out = list(videos_left_out)   # a folder's videos: its run takes the photos
         self.skipped = []
+        self.alphas = {}   # index -> transparency of the images read that have one (pop when written)
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Frame:
-        return Frame(image=read_image(self.paths[index]), index=index, time=0.0)
+        image = read_image(self.paths[index])
+        alpha = read_alpha(self.paths[index])
+        if alpha is not None and alpha.shape == image.shape[:2]:
+            self.alphas[index] = alpha
+        return Frame(image=image, index=index, time=0.0)
 
     def __iter__(self):
         for index in range(len(self.paths)):

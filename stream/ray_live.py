@@ -144,22 +144,20 @@ class LiveWorker(ray_collection.Worker):
 
     def photo(self, name: str, data: bytes) -> dict:
         """run_live.run_images for one photo: track, parse, render, label map, PNG bytes."""
-        import cv2
-
-        from core.types import Frame
         from stream import assemble, capture
+        from stream.video_io import encode_image
         with tempfile.TemporaryDirectory() as tmp:   # read as run_live.py reads it (EXIF orientation too)
             path = Path(tmp) / name
             path.write_bytes(data)
             try:
-                frame = Frame(image=capture.read_image(path), index=0, time=0.0)
+                photo = capture.ImageSource(path)
+                frame = photo[0]
             except InputError as exc:
                 raise InputError(str(exc).replace(str(path), name)) from None
         result = self.photos.render(self.photos.parse_batch([self.photos.track(frame)])[0])
-        _, output = cv2.imencode(IMAGE_OUT, cv2.cvtColor(result.output, cv2.COLOR_RGB2BGR))
-        _, labels = cv2.imencode(IMAGE_OUT, assemble.label_map(result))
         notes = [] if result.faces else [f"no face found in {name}: written unchanged"]
-        return {"output": output.tobytes(), "labels": labels.tobytes(), "notes": notes}
+        return {"output": encode_image(IMAGE_OUT, result.output, photo.alphas.get(0)),
+                "labels": encode_image(IMAGE_OUT, assemble.label_map(result)), "notes": notes}
 
     def video(self, name: str, data: bytes) -> dict:
         """As run_live.py's run_video: every frame through a fresh pipeline, into a temporary

@@ -332,6 +332,17 @@ class LabelVideoWriter(_EncodedOutput):
         self._open_stream({})
 
 
+def encode_image(ext: str, image: np.ndarray, alpha: np.ndarray | None = None) -> bytes | None:
+    """An RGB image (or a 2-D label map) as the bytes of an `ext` file ('.png', '.jpg', ...), with
+    `alpha` as its transparency where the format holds one; None if OpenCV cannot write `ext`."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        if alpha is not None and ext.lower() in (".png", ".webp", ".tif", ".tiff"):
+            image = np.dstack([image, alpha])
+    ok, data = cv2.imencode(ext, image)
+    return data.tobytes() if ok else None
+
+
 def save_labels(path, labels, source=None, fps: float | None = None) -> Path:
     """Write a sequence of (H, W) uint8 label maps (or (labels, pts) pairs) in one go."""
     with LabelVideoWriter(path, source=source, fps=fps) as writer:

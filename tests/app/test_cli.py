@@ -68,6 +68,36 @@ def test_image_labels_and_no_face_passthrough(tmp_path, capsys):
 
 
 
+def test_a_cut_out_portrait_keeps_its_transparency(tmp_path, capsys):
+    """An RGBA photo (a portrait cut out of its backdrop) comes out with its alpha as it was, in a
+    PNG or WebP, alone or in a folder; a JPEG, which has none, is written without it."""
+    rgb = cv2.imread(str(Path(__file__).resolve().parents[1] / "fixtures" / "portrait_C001135.jpg"))
+    h, w = rgb.shape[:2]
+    alpha = np.zeros((h, w), np.uint8)
+    cv2.ellipse(alpha, (w // 2, h // 2), (int(w * 0.42), int(h * 0.48)), 0, 0, 360, 255, -1)
+    alpha = cv2.GaussianBlur(alpha, (9, 9), 0)   # soft edges: every value 0-255 kept, not only 0 and 255
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "cut.png"), np.dstack([rgb, alpha]))
+    code, out, err = run(capsys, "--input", tmp_path / "in" / "cut.png", "--output", tmp_path / "o.png",
+                         "--save-labels", tmp_path / "l.png", "--model", "landmarks", "--effects", "lipstick=red")
+    assert code == 0, err
+    written = cv2.imread(str(tmp_path / "o.png"), cv2.IMREAD_UNCHANGED)
+    assert written.shape == (h, w, 4) and np.array_equal(written[..., 3], alpha)
+    assert np.abs(written[..., :3].astype(int) - rgb).max() > 30           # the face was painted
+    assert cv2.imread(str(tmp_path / "l.png"), cv2.IMREAD_UNCHANGED).ndim == 2   # labels: class ids only
+    cv2.imwrite(str(tmp_path / "in" / "plain.jpg"), rgb)
+    code, out, err = run(capsys, "--input", tmp_path / "in", "--output", tmp_path / "out", "--model", "landmarks")
+    assert code == 0, err
+    assert np.array_equal(cv2.imread(str(tmp_path / "out" / "cut.png"), cv2.IMREAD_UNCHANGED)[..., 3], alpha)
+    assert cv2.imread(str(tmp_path / "out" / "plain.png"), cv2.IMREAD_UNCHANGED).shape == (h, w, 3)
+    for name in ("o.webp", "o.jpg"):
+        code, out, err = run(capsys, "--input", tmp_path / "in" / "cut.png", "--output", tmp_path / name,
+                             "--model", "landmarks")
+        assert code == 0, err
+    assert cv2.imread(str(tmp_path / "o.webp"), cv2.IMREAD_UNCHANGED).shape == (h, w, 4)
+    assert cv2.imread(str(tmp_path / "o.jpg"), cv2.IMREAD_UNCHANGED).shape == (h, w, 3)
+
+
 def test_combined_tier_blends_brows_eyes_and_lips_takes_the_rest_from_rnng(tmp_path, capsys):
     """`--model combined` on a real portrait: its saved brows, eyes and lips lie where the landmark
     tier and RNN-G agree and between them where they do not; its nose and hair are RNN-G's
