@@ -273,7 +273,7 @@ def _check_video_output(path: Path, source):
     if path.suffix.lower() in IMAGE_EXTENSIONS | {".gif"}:
         what = "the camera" if source.mode is Mode.LIVE else (
             f"{source.path.name} (an animated GIF)" if source.path.suffix.lower() == ".gif" else source.path.name)
-        raise InputError(f"{what} makes a video, not an image: use --output NAME.mp4 (or .mkv, .mov)")
+        raise InputError(f"{what} makes a video, not an image: use --output NAME.mp4 (or .mkv, .mov, .webm)")
 
 
 def run_video(source, pipeline, args, virtual_camera=None) -> int:

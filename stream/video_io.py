@@ -248,14 +248,21 @@ class VideoWriter(_EncodedOutput):
     the encoded (even) size. B-frames are off: packets come out in order and early (lower
     latency), and the output's sample table, hence its average fps, matches the input's exactly.
     Audio is copied packet by packet (no re-encode): all of it when the whole source was
-    written, else up to the end of the last written frame.
+    written, else up to the end of the last written frame. A .webm file gets VP9 video and,
+    since WebM holds neither AAC nor MP3, the source's audio re-encoded as Opus.
     """
     codec, pix_fmt, frame_format = "libx264", "yuv420p", "yuv420p"
 
     def __init__(self, path, source=None, fps: float | None = None, size: tuple | None = None,
                  crf: int = 20, preset: str = "veryfast"):
+        if Path(path).suffix.lower() == ".webm":
+            # realtime VP9 without alt-ref frames: packets in frame order, as libx264's without B-frames
+            self.codec = "libvpx-vp9"
+            self._options = {"crf": "28", "b": "0", "deadline": "realtime", "cpu-used": "8",
+                             "row-mt": "1", "lag-in-frames": "0", "auto-alt-ref": "0"}
+        else:
+            self._options = {"crf": str(crf), "preset": preset, "bf": "0"}
         super().__init__(path, source, fps, size)
-        self._options = {"crf": str(crf), "preset": preset, "bf": "0"}
         self._audio_in = None         # the source opened a second time, for its audio packets
         self._audio_out = None
         self._audio_packets = None
@@ -281,13 +288,30 @@ class VideoWriter(_EncodedOutput):
     def _start_audio(self):
         self._audio_in = av.open(str(self.source.path))
         template = self._audio_in.streams.audio[0]
-        if template.codec_context.name not in self._container.supported_codecs:
-            # an audio codec this output container cannot hold: keep the video, drop the audio
+        if template.codec_context.name in self._container.supported_codecs:
+            self._audio_out = self._container.add_stream_from_template(template)
+            self._audio_packets = (p for p in self._audio_in.demux(template) if p.dts is not None)
+        elif "libopus" in self._container.supported_codecs:   # WebM: the audio re-encoded
+            self._audio_packets = self._opus_packets(template)
+        else:   # an audio codec this output container cannot hold: keep the video, drop the audio
             self._close_audio()
             return
-        self._audio_out = self._container.add_stream_from_template(template)
-        self._audio_packets = (p for p in self._audio_in.demux(template) if p.dts is not None)
         self._next_audio = next(self._audio_packets, None)
+
+    def _opus_packets(self, template):
+        """The source's audio decoded, resampled to 48 kHz and encoded as Opus, packet by packet,
+        timed from its first sample."""
+        layout = "mono" if template.codec_context.channels == 1 else "stereo"
+        self._audio_out = self._container.add_stream("libopus", rate=48000, layout=layout)
+        resampler = av.AudioResampler(format="s16", layout=layout, rate=48000)
+        samples = 0
+        for packet in self._audio_in.demux(template):
+            for frame in packet.decode() if packet.dts is not None else [None]:
+                for out in resampler.resample(frame):
+                    out.pts, out.time_base = samples, Fraction(1, 48000)
+                    samples += out.samples
+                    yield from self._audio_out.encode(out)
+        yield from self._audio_out.encode(None)
 
     def _after_write(self, seconds: float):
         self._copy_audio(until=seconds)

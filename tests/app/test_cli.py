@@ -46,6 +46,28 @@ def test_video_keeps_frames_timestamps_and_audio(tmp_path, capsys, astronaut):
     assert not list(tmp_path.glob(".*partial*"))  # no temp file left behind
 
 
+def test_webm_output_is_vp9_with_the_audio_as_opus(tmp_path, capsys, astronaut):
+    """WebM holds neither H.264 nor AAC: VP9 video with every frame at its time, and the AAC
+    audio re-encoded as Opus over the same length (it used to be a one-line refusal)."""
+    clip = write_test_video(tmp_path / "in.mp4", astronaut, n_frames=20, size=(256, 256), audio=True)
+    code, out, err = run(capsys, "--input", clip, "--output", tmp_path / "out.webm", "--model", "landmarks")
+    assert code == 0, err
+    def decoded(path, kind):
+        with av.open(str(path)) as c:
+            return [s.codec_context.name for s in c.streams], list(c.decode(**{kind: 0}))
+    codecs, video = decoded(tmp_path / "out.webm", "video")
+    assert codecs == ["vp9", "opus"]
+    ta = [float(f.pts * f.time_base) for f in decoded(clip, "video")[1]]
+    tb = [float(f.pts * f.time_base) for f in video]
+    source = decoded(clip, "audio")[1]
+    sound = decoded(tmp_path / "out.webm", "audio")[1]
+    audio_in, audio_out = sum(f.samples for f in source) / 44100, sum(f.samples for f in sound) / 48000
+    loudness = [max(np.abs(f.to_ndarray()).max() for f in frames) for frames in (source, sound)]
+    assert loudness[1] > 0.8 * loudness[0] > 0   # the tone, not silence
+    assert np.allclose(ta, tb, atol=1e-3) and len(tb) == 20
+    assert abs(audio_out - audio_in) < 0.03, (audio_in, audio_out)
+
+
 def test_image_labels_and_no_face_passthrough(tmp_path, capsys):
     face = tmp_path / "face.png"
     cv2.imwrite(str(face), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))

@@ -127,7 +127,7 @@ def test_animated_gif_becomes_a_video(tmp_path, capsys):
     for name in ("dance.png", "out.gif"):
         code, out, err = run(capsys, "--input", gif, "--output", tmp_path / name)
         assert code == 2 and err.strip().splitlines() == [
-            "error: dance.gif (an animated GIF) makes a video, not an image: use --output NAME.mp4 (or .mkv, .mov)"]
+            "error: dance.gif (an animated GIF) makes a video, not an image: use --output NAME.mp4 (or .mkv, .mov, .webm)"]
         assert not (tmp_path / name).exists()
     still = _gif(tmp_path / "still.gif", frames=1)
     code, out, err = run(capsys, "--input", still, "--output", tmp_path / "still.png")

@@ -131,7 +131,7 @@ def test_unwritable_output(tmp_path, tmp_video):
     with pytest.raises(InputError, match="unknown video format"):
         VideoWriter(tmp_path / "out.xyz")
     with pytest.raises(InputError, match="cannot hold libx264"):
-        VideoWriter(tmp_path / "out.webm")
+        VideoWriter(tmp_path / "out.ogv")
     with pytest.raises(InputError, match="cannot write"):
         LabelVideoWriter(tmp_path / "missing_dir" / "labels.mkv")
     video = tmp_video()
