@@ -45,6 +45,12 @@ def timed(fn, repeats: int) -> dict:
     return {"median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times)}
 
 
+def add_user_path_arguments(ap):
+    """--repo and --checkpoint, for the benchmarks that run run_live.py as a user does."""
+    ap.add_argument("--repo", type=Path, default=ROOT, help="checkout whose run_live.py to run (e.g. main's, for before)")
+    ap.add_argument("--checkpoint", type=Path, default=None, help="weights for --model (run_live.py --checkpoint)")
+
+
 def user_path_labels(images, model: str, repo: Path = ROOT, checkpoint: Path | None = None):
     """Label maps of images as a user gets them: one `run_live.py --input DIR --save-labels DIR
     --model MODEL` over a folder of links to them (`repo`: another checkout's run_live.py).

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.common import user_path_labels
+from benchmarks.common import add_user_path_arguments, user_path_labels
 from core.classes import HAIR
 from models.data.readers.lfw_hair import person_of, split_of_person
 
@@ -116,8 +116,7 @@ def sweep(sets, model: str, only=None, extra=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="rnng")
-    ap.add_argument("--repo", type=Path, default=ROOT, help="checkout whose run_live.py to run (e.g. main's, for before)")
-    ap.add_argument("--checkpoint", type=Path, default=None, help="weights for --model (run_live.py --checkpoint)")
+    add_user_path_arguments(ap)
     ap.add_argument("--sets", nargs="*", default=None)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--configs", type=int, nargs="*", help="with --sweep: which configurations (indices)")

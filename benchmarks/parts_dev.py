@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-from benchmarks.common import ROOT, user_path_labels
+from benchmarks.common import ROOT, add_user_path_arguments, user_path_labels
 from core.classes import (CLASS_NAMES, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, RIGHT_BROW,
                           RIGHT_EYE, UPPER_LIP)
 from models.training.metrics import ConfusionMatrix
@@ -56,8 +56,7 @@ def _folder_labels(folder: Path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", nargs="+", default=["combined"])
-    ap.add_argument("--repo", type=Path, default=ROOT, help="checkout whose run_live.py to run (e.g. main's, for before)")
-    ap.add_argument("--checkpoint", type=Path, default=None, help="weights for --model (run_live.py --checkpoint)")
+    add_user_path_arguments(ap)
     ap.add_argument("--labels", type=Path, nargs="+", default=[],
                     help="score folders of label maps written by --save-labels instead of running --model")
     ap.add_argument("--truth", type=Path, default=DEV, help="folder of *_parts.png label maps")

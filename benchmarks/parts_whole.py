@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import ROOT, user_path_labels
+from benchmarks.common import ROOT, add_user_path_arguments, user_path_labels
 from core.classes import CLASS_NAMES
 from models.data.readers.facesynthetics import image_pairs
 from models.data.readers.facesynthetics import whole_truth as truth
@@ -44,8 +44,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="combined")
     ap.add_argument("--set", default="val", choices=("val", "train", "all"))
-    ap.add_argument("--repo", type=Path, default=ROOT, help="checkout whose run_live.py to run (e.g. main's, for before)")
-    ap.add_argument("--checkpoint", type=Path, default=None, help="weights for --model (run_live.py --checkpoint)")
+    add_user_path_arguments(ap)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     pairs = facesynthetics_pairs(args.set)
