@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 
+from benchmarks import parts_whole
 from benchmarks.common import ROOT, add_user_path_arguments, user_path_labels
 from core.classes import (CLASS_NAMES, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, RIGHT_BROW,
                           RIGHT_EYE, UPPER_LIP)
@@ -34,12 +35,7 @@ def dev_pairs(dev: Path = DEV, portraits: Path = PORTRAITS) -> list:
 
 def score(pairs, labels_of) -> ConfusionMatrix:
     """Confusion over the outlined parts; a portrait without a label map counts as all background."""
-    cm = ConfusionMatrix()
-    for image, truth_path in pairs:
-        gt = cv2.imread(str(truth_path), cv2.IMREAD_GRAYSCALE)
-        pred = labels_of(image)
-        cm.update(gt * 0 if pred is None else pred, gt)
-    return cm
+    return parts_whole.score(pairs, labels_of, lambda path: cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
 
 
 def summary(cm: ConfusionMatrix) -> dict:

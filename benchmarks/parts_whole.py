@@ -31,10 +31,12 @@ def facesynthetics_pairs(which: str = "val") -> list:
     return image_pairs(FACESYNTHETICS, which)
 
 
-def score(pairs, labels_of) -> ConfusionMatrix:
+def score(pairs, labels_of, truth_of=truth) -> ConfusionMatrix:
+    """Confusion of the labels against the truth, summed over (image, truth file) pairs; an
+    image without labels counts as all background."""
     cm = ConfusionMatrix()
     for image, seg in pairs:
-        gt = truth(seg)
+        gt = truth_of(seg)
         pred = labels_of(image)
         cm.update(np.zeros_like(gt) if pred is None else pred, gt)
     return cm

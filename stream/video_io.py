@@ -10,6 +10,7 @@ Given the VideoFileSource it renders, a writer keeps the source's time base and 
 (variable frame rate stays exactly as it was, including the first frame's offset and the last
 frame's duration), and VideoWriter copies the source's audio packets through untouched.
 """
+import itertools
 import os
 from collections import deque
 from fractions import Fraction
@@ -22,6 +23,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.types import Frame
+from stream.capture import ALPHA_EXTENSIONS
 
 
 class _AtomicOutput:
@@ -305,12 +307,13 @@ class VideoWriter(_EncodedOutput):
         self._audio_out = self._container.add_stream("libopus", rate=48000, layout=layout)
         resampler = av.AudioResampler(format="s16", layout=layout, rate=48000)
         samples = 0
-        for packet in self._audio_in.demux(template):
-            for frame in packet.decode() if packet.dts is not None else [None]:
-                for out in resampler.resample(frame):
-                    out.pts, out.time_base = samples, Fraction(1, 48000)
-                    samples += out.samples
-                    yield from self._audio_out.encode(out)
+        # the demuxer's last, empty packet flushes the decoder; then None flushes the resampler
+        frames = itertools.chain((f for packet in self._audio_in.demux(template) for f in packet.decode()), [None])
+        for frame in frames:
+            for out in resampler.resample(frame):
+                out.pts, out.time_base = samples, Fraction(1, 48000)
+                samples += out.samples
+                yield from self._audio_out.encode(out)
         yield from self._audio_out.encode(None)
 
     def _after_write(self, seconds: float):
@@ -361,7 +364,7 @@ def encode_image(ext: str, image: np.ndarray, alpha: np.ndarray | None = None) -
     `alpha` as its transparency where the format holds one; None if OpenCV cannot write `ext`."""
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        if alpha is not None and ext.lower() in (".png", ".webp", ".tif", ".tiff"):
+        if alpha is not None and ext.lower() in ALPHA_EXTENSIONS:
             image = np.dstack([image, alpha])
     ok, data = cv2.imencode(ext, image)
     return data.tobytes() if ok else None

@@ -29,7 +29,6 @@ import numpy as np
 
 from core.classes import (INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NUM_CLASSES, RIGHT_BROW, RIGHT_EYE, SKIN,
                           UPPER_LIP)
-from models.parsers.class_prior import reweigh
 from models.parsers.landmark_parser import LandmarkParser
 from models.parsers.parser import Parser
 
@@ -79,7 +78,7 @@ class CombinedParser(Parser):
         if no_mesh.all():
             return probs
         meshed = ~no_mesh
-        landmark = self.landmarks.parse_classes(crops[meshed], five[meshed], mesh[meshed], frozenset(BLENDED))
-        reweigh(landmark, self.landmarks.prior)   # as the landmark tier answers (RNN-G's call did its own)
+        # called as a Parser (as RNN-G above): its answer with its own prior correction
+        landmark = self.landmarks(crops[meshed], five[meshed], mesh[meshed], frozenset(BLENDED))
         probs[meshed] = combine(landmark, probs[meshed])
         return probs
