@@ -12,7 +12,7 @@ import numpy as np
 
 from core import align
 from core.classes import BACKGROUND, HAIR, SKIN
-from models.perception import hair as whole_hair
+from models.perception import edge_snap, hair as whole_hair
 from models.perception.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
 from stream.threads import in_thread, join_all
@@ -45,6 +45,8 @@ class FacePipeline:
         # photos have no frame budget: the learned tiers also parse each crop's mirror image and
         # average (README, Accuracy: RNN-G +0.003 overall and mean F1, +0.011 LFW hair)
         self.mirror = static_images
+        # and their parse is snapped to the photo's edges (models/perception/edge_snap.py)
+        self.snap_edges = static_images
         # learned tiers keep hair and skin inside the person (the landmark tier does it itself)
         self.person = None if parser.needs_mesh else PersonSegmenter()
         smooth = smooth and not static_images
@@ -141,7 +143,10 @@ class FacePipeline:
         for r in results:
             r.faces = []
         for (r, (f, _, _)), p in zip(raw, probs):
-            r.faces.append(self._to_frame(r, f, p))
+            parse = self._to_frame(r, f, p)
+            if self.snap_edges:
+                _snap_edges(parse, r.frame.image)
+            r.faces.append(parse)
         for r in results:
             whole_hair.keep_own_hair(r.faces)
         t1 = time.perf_counter()
@@ -226,6 +231,13 @@ class FacePipeline:
         self.tracker.close()
         if self.person is not None:
             self.person.close()
+
+
+def _snap_edges(parse: FaceParse, image: np.ndarray) -> None:
+    """Every class plane of a photo's face, warped into its box and snapped to the photo's edges."""
+    x0, y0, x1, y1 = parse.box
+    if x1 > x0 and y1 > y0:
+        edge_snap.snap(parse.probs, image[y0:y1, x0:x1], edge_snap.frame_per_crop(parse.face.matrix))
 
 
 def _union(sets) -> frozenset | None:

@@ -76,6 +76,7 @@ def whole_image_probs(tier: str, split: str) -> list:
     from stream import assemble
     pipe = assemble.build_pipeline(model=tier, static_images=True, effects=None, log=lambda *a: None)
     pipe.parser.prior = None
+    pipe.snap_edges = False   # tau is chosen on the corrected parse itself, as in session 13 (photos snap after it)
     out = []
     for image, seg in image_pairs(FACESYNTHETICS, split):
         rgb = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)

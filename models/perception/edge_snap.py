@@ -1,0 +1,45 @@
+"""Photos: a face's parse snapped to the photo's own edges.
+
+The parsers answer on the 256x256 aligned crop; warped back into a photo whose face is larger
+than the crop, a part's edge is a bilinear ramp over a crop pixel or more, and even where the
+face is smaller the networks' edges follow their receptive fields, not the brow's hairs or the
+lip line. A guided filter (He et al., "Guided Image Filtering", TPAMI 2013) of every class plane,
+with the photo's grey levels as the guide, moves each probability edge onto the nearest image
+edge within its radius. It is linear and keeps constants, so the planes still sum to one.
+
+Chosen on FaceSynthetics validation faces and LFW's training people (not on the yardsticks),
+README "Accuracy": a radius of 2 frame pixels, growing with faces larger than the crop (1.5
+frame pixels per crop pixel), and eps 1e-3 (grey-level steps under ~8 of 255 count as texture).
+About 10 ms a face: photos and folders only; video keeps its frame budget.
+"""
+import cv2
+import numpy as np
+
+EPS = 1e-3          # on a 0..1 guide: steps below ~0.03 (8 grey levels) are smoothed over
+MIN_RADIUS = 2      # frame pixels
+PER_CROP_PIXEL = 1.5  # radius in frame pixels per crop pixel, for faces larger than the crop
+
+
+def radius(frame_per_crop: float) -> int:
+    """Filter radius (frame pixels) for a face with `frame_per_crop` frame pixels per crop pixel."""
+    return max(MIN_RADIUS, int(round(PER_CROP_PIXEL * frame_per_crop)))
+
+
+def snap(probs: np.ndarray, rgb: np.ndarray, frame_per_crop: float) -> np.ndarray:
+    """(C, h, w) class probabilities over a box, snapped to the edges of its (h, w, 3) uint8 RGB
+    pixels; in place (the result is `probs`)."""
+    if min(rgb.shape[:2]) < 2:
+        return probs
+    guide = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    guide *= 1.0 / 255.0
+    flt = cv2.ximgproc.createGuidedFilter(guide, radius(frame_per_crop), EPS)
+    for plane in probs:
+        if plane.any():   # classes nobody asked for stay 0
+            plane[...] = flt.filter(plane)
+    np.clip(probs, 0.0, 1.0, out=probs)   # the filter overshoots a little at strong edges
+    return probs
+
+
+def frame_per_crop(matrix: np.ndarray) -> float:
+    """Frame pixels per aligned-crop pixel of a face's (2, 3) frame -> crop matrix."""
+    return 1.0 / max(float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2])))), 1e-6)
