@@ -74,7 +74,7 @@ def run(args, worker_cls=None, worker_options=None) -> int:
 
 def _run(args, folder, files, stems, output, labels, worker_cls, worker_options):
     checkpoint = Path(args.checkpoint).read_bytes() if args.checkpoint else None
-    options = dict(model=resolve_model(args), device=args.device, checkpoint=checkpoint, effects=args.effects,
+    options = dict(model=resolve_model(args, files), device=args.device, checkpoint=checkpoint, effects=args.effects,
                    max_faces=args.max_faces, smooth=not args.no_smooth, show_labels=args.show_labels,
                    **worker_options)
     notes = []
@@ -93,18 +93,24 @@ def _run(args, folder, files, stems, output, labels, worker_cls, worker_options)
     return summary, notes
 
 
-def resolve_model(args) -> str:
-    """"auto" is decided once, here, so that every worker runs the same tier."""
+def resolve_model(args, files=()) -> str:
+    """"auto" is decided once, here, so that every worker runs the same tier: as run_live.py
+    decides it in one process, the most accurate tier for a folder of photos (no frame budget),
+    the most accurate one that fits the frame budget here when the folder holds a video."""
     if args.model != "auto" or args.checkpoint:
         from models.parsers import registry
         registry.tier(args.model)   # an unknown name fails here
         return args.model
     from models.parsers import select
+    if not any(is_video(p.name) for p in files):
+        name = select.ranked()[0]
+        print(f"--model auto picked '{name}' for every worker (the most accurate tier here; photos have no frame budget)")
+        return name
     from stream import assemble
     budget = args.budget_ms if args.budget_ms is not None else select.DEFAULT_BUDGET_MS
     name, _, timings = select.pick_tier(*assemble.warmup_batch(), budget_ms=budget, device=args.device)
-    print(f"--model auto picked '{name}' for every worker (per face here: "
-          + ", ".join(f"{n} {ms:.1f} ms" for n, ms in timings.items()) + ")")
+    print(f"--model auto picked '{name}' for every worker (per face here, the faster of two rounds: "
+          + ", ".join(f"{n} {min(ms):.1f} ms" for n, ms in timings.items()) + f"; budget {budget:g} ms)")
     return name
 
 

@@ -92,6 +92,21 @@ def test_output_names_keep_photos_of_one_stem_apart():
     assert names == ["a_jpg.png", "a_png.png", "a_mp4.mp4", "b.png"]
 
 
+def test_auto_picks_the_tier_one_process_would(collection, capsys):
+    """--model auto (the default) with --ray: for a folder of photos the most accurate tier, as
+    run_live.py picks for a folder in one process; with a video in it, the most accurate tier
+    that fits the frame budget, timed here (a huge budget: the first one timed fits)."""
+    from models.parsers import select
+    items = ray_live.collection_items(collection)
+    photos = [p for p in items if not ray_live.is_video(p.name)]
+    args = run_live.parse_args(["--input", str(collection), "--output", "o", "--ray", "local"])
+    assert ray_live.resolve_model(args, photos) == select.ranked()[0]
+    assert "photos have no frame budget" in capsys.readouterr().out
+    args.budget_ms = 1e6
+    assert ray_live.resolve_model(args, items) == select.ranked()[0]
+    assert "faster of two rounds" in capsys.readouterr().out
+
+
 def test_unreachable_address_one_line_error_in_seconds(tmp_path, capsys, collection):
     pytest.importorskip("ray")
     with socket.socket() as s:   # a loopback port that nothing listens on
