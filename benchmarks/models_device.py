@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from core.errors import InputError
 from benchmarks.common import DATA, real_crops, timed
 from models.parsers import registry
 from models.parsers.torch_parser import TorchParser, pick_device
@@ -58,7 +59,10 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(DATA), help="dataset whose FaceSynthetics val crops are timed")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except InputError as exc:
+        raise SystemExit(f"error: {exc}") from None
     paths = {n: registry.tier(n).checkpoint for n in args.models}
     for item in args.checkpoint:
         name, _, path = item.partition("=")

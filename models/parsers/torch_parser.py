@@ -3,6 +3,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.errors import InputError
 from models.parsers import checkpoint as ckpt
 from models.parsers.network import TierNet
 from models.parsers.parser import Parser
@@ -12,7 +13,7 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but no CUDA GPU is available")
+        raise InputError("--device cuda asked for, but no CUDA GPU is available here (--device cpu or auto runs on the CPU)")
     return torch.device(device)
 
 

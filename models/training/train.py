@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core.errors import InputError
 from models.data.augment import make_augment
 from models.parsers import checkpoint as ckpt
 from models.parsers.registry import UnknownModel, network_class, tier as tier_info
@@ -539,6 +540,6 @@ def main(argv=None):
             pt, md = export(best, args.model, args.export or None)
             print(f"exported {best} -> {pt} (fp16) and {md}")
         return result
-    except (UnknownModel, ckpt.CheckpointError, FileNotFoundError, ValueError, ModuleNotFoundError) as exc:
+    except (UnknownModel, ckpt.CheckpointError, InputError, FileNotFoundError, ValueError, ModuleNotFoundError) as exc:
         sys.exit(f"error: {exc}")
 

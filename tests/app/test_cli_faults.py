@@ -161,3 +161,14 @@ def test_camera_without_display_or_output_is_one_line(tmp_path, capsys, monkeypa
     from core.errors import InputError
     with pytest.raises(InputError, match="no display"):
         run_live.run_camera(camera, assemble.build_pipeline(model="landmarks", max_faces=1), None)
+
+
+def test_device_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    photo = ROOT / "tests" / "fixtures" / "portrait_B001298.jpg"
+    code = run_live.main(["--input", str(photo), "--output", str(tmp_path / "o.png"), "--model", "rnng", "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: --device cuda asked for, but no CUDA GPU") and err.strip().count("\n") == 0
+    assert not (tmp_path / "o.png").exists()
