@@ -10,6 +10,7 @@ run_live.py (stream.assemble.build_pipeline -> FacePipeline -> VideoWriter). Not
 import argparse
 import logging
 import os
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -344,12 +345,25 @@ def main(argv=None):
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s")   # tier choice, errors
     if args.max_faces < 1:
-        raise SystemExit("--max-faces must be at least 1")
+        _fail("--max-faces must be at least 1")
+    if args.device == "cuda":   # now, not as a traceback in the log when the first parser loads
+        from core.errors import InputError
+        from models.parsers.torch_parser import pick_device
+        try:
+            pick_device("cuda")
+        except InputError as exc:
+            _fail(str(exc))
     page = Page(PageConfig(device=args.device, max_faces=args.max_faces))
     demo = build_demo(page)
     # load (and for "auto" time) the default parser now, so the first click is quick
     threading.Thread(target=page.parsers.get, args=("auto",), daemon=True).start()
     serve(demo, args.host, args.port, share=args.share)
+
+
+def _fail(message: str):
+    """One 'error:' line and exit code 2, as run_live.py gives for bad input."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def serve(demo: "gr.Blocks", host: str = "127.0.0.1", port: int = 7860, **launch_options):

@@ -109,3 +109,17 @@ def test_help_answers_before_gradio_and_torch_load():
     assert run.returncode == 0 and "--max-faces" in run.stdout
     imported = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
     assert not imported & {"gradio", "torch", "cv2", "mediapipe"}, imported & {"gradio", "torch", "cv2", "mediapipe"}
+
+
+@pytest.mark.parametrize("flags, words", [(["--max-faces", "0"], "--max-faces must be at least 1"),
+                                          (["--device", "cuda"], "no CUDA GPU")])
+def test_bad_start_options_are_one_line_before_serving(flags, words):
+    if "cuda" in flags:
+        torch = pytest.importorskip("torch")
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a CUDA GPU")
+    run = subprocess.run([sys.executable, "demo.py", "--port", "7897", *flags], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert run.returncode == 2 and lines[-1].startswith("error: ") and words in lines[-1]
+    assert "Traceback" not in run.stderr and "Running on" not in run.stdout
