@@ -157,6 +157,8 @@ def _rgb(image) -> np.ndarray:
     array = np.asarray(image)
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise InputError(f"expected an RGB uint8 image of shape (H, W, 3), got {array.dtype} {array.shape}")
+    if not array.shape[0] or not array.shape[1]:   # mediapipe's graph fails on it, and stays broken
+        raise InputError(f"empty image: {array.shape}")
     return np.ascontiguousarray(array)
 
 

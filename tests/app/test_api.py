@@ -103,12 +103,14 @@ def test_no_face_and_bad_input(landmarks, tmp_path):
         (lambda: faceparse.apply(coffee, "lipstick=crimsom:0.7"), EffectSpecError, "'crimsom'"),
         (lambda: landmarks.parse(tmp_path / "missing.jpg"), InputError, "missing.jpg"),
         (lambda: landmarks.parse(np.zeros((10, 10), np.float32)), InputError, "RGB uint8"),
+        (lambda: landmarks.parse(np.zeros((0, 0, 3), np.uint8)), InputError, "empty image"),
         (lambda: faceparse.parse(coffee, model="resnet9000"), UnknownModel, "resnet9000"),
     ]
     for call, error, words in cases:
         with pytest.raises(error) as err:
             call()
         assert words in str(err.value) and "\n" not in str(err.value)
+    assert landmarks.parse(data.astronaut()).faces   # the same parser works after them all
 
 
 def test_video_keeps_face_ids_and_frame_count(landmarks, tmp_path, astronaut):
