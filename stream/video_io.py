@@ -29,6 +29,8 @@ from stream.capture import ALPHA_EXTENSIONS
 class _AtomicOutput:
     """A container written under a temporary name and renamed into place by close()."""
 
+    formats = "e.g. .mp4, .mkv, .webm, .mov"   # what to name the file instead, in errors
+
     def __init__(self, path):
         self.path = Path(path)
         self.temp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
@@ -44,7 +46,8 @@ class _AtomicOutput:
             self._container = av.open(str(self.temp_path), "w")
         except ValueError:  # PyAV: no muxer for this extension
             self.temp_path.unlink(missing_ok=True)
-            raise InputError(f"cannot write {self.path}: unknown video format '{self.path.suffix}'") from None
+            what = f"unknown video format '{self.path.suffix}'" if self.path.suffix else "a file name with an extension is needed"
+            raise InputError(f"cannot write {self.path}: {what} ({self.formats})") from None
         except OSError as exc:
             raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self.closed = False
@@ -171,7 +174,7 @@ class _EncodedOutput(_AtomicOutput):
         super().__init__(path)
         if self.codec not in self._container.supported_codecs:
             _AtomicOutput.abort(self)
-            raise InputError(f"cannot write {self.path}: a '{self.path.suffix}' file cannot hold {self.codec} video")
+            raise InputError(f"cannot write {self.path}: a '{self.path.suffix}' file cannot hold {self.codec} video ({self.formats})")
         self.source = source
         self.frames_written = 0
         self.size = None if size is None else self._encoded_size(size)
@@ -354,6 +357,7 @@ class LabelVideoWriter(_EncodedOutput):
     video (use a .mkv path), one label frame per output frame with the same timestamps.
     write(labels, pts=None) follows VideoWriter.write; any size is fine (no padding)."""
     codec, pix_fmt, frame_format = "ffv1", "gray", "gray"
+    formats = "a video's label maps go to a lossless .mkv, e.g. labels.mkv"
 
     def _start(self):
         self._open_stream({})

@@ -128,10 +128,14 @@ def test_unwritable_output(tmp_path, tmp_video):
         VideoWriter(a_file / "out.mp4")
     with pytest.raises(InputError, match="it is a folder"):
         VideoWriter(tmp_path)
-    with pytest.raises(InputError, match="unknown video format"):
+    with pytest.raises(InputError, match=r"unknown video format '.xyz' \(e.g. .mp4"):
         VideoWriter(tmp_path / "out.xyz")
+    with pytest.raises(InputError, match="a file name with an extension is needed"):
+        VideoWriter(tmp_path / "out")
     with pytest.raises(InputError, match="cannot hold libx264"):
         VideoWriter(tmp_path / "out.ogv")
+    with pytest.raises(InputError, match=r"cannot hold ffv1 video \(a video's label maps go to a lossless .mkv"):
+        LabelVideoWriter(tmp_path / "labels.png")
     with pytest.raises(InputError, match="cannot write"):
         LabelVideoWriter(tmp_path / "missing_dir" / "labels.mkv")
     video = tmp_video()
