@@ -45,7 +45,8 @@ class FacePipeline:
         # photos have no frame budget: the learned tiers also parse each crop's mirror image and
         # average (README, Accuracy: RNN-G +0.003 overall and mean F1, +0.011 LFW hair)
         self.mirror = static_images
-        # and their parse is snapped to the photo's edges (models/perception/edge_snap.py)
+        # and, for label maps and the overlay, their parse is snapped to the photo's edges
+        # (models/perception/edge_snap.py; the effects' feathered masks would not show it)
         self.snap_edges = static_images
         # learned tiers keep hair and skin inside the person (the landmark tier does it itself)
         self.person = None if parser.needs_mesh else PersonSegmenter()
@@ -144,7 +145,7 @@ class FacePipeline:
             r.faces = []
         for (r, (f, _, _)), p in zip(raw, probs):
             parse = self._to_frame(r, f, p)
-            if self.snap_edges:
+            if self.snap_edges and (self.labels_wanted or self.show_labels):
                 _snap_edges(parse, r.frame.image)
             r.faces.append(parse)
         for r in results:
