@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.classes import CLASS_GROUPS, CLASS_NAMES
+from core.classes import CLASS_GROUPS, CLASS_NAMES, argmax_labels
 from core.errors import InputError
 from core.types import Frame
 
@@ -45,7 +45,7 @@ class FaceResult:
     @property
     def labels(self) -> np.ndarray:
         """(y1-y0, x1-x0) uint8 class ids over the box."""
-        return self.probs.argmax(0).astype(np.uint8)
+        return argmax_labels(self.probs)
 
 
 @dataclass

@@ -126,33 +126,39 @@ def box_matrix(matrix: np.ndarray, x0: int, y0: int) -> np.ndarray:
     return m
 
 
-def plane_to_box(plane: np.ndarray, matrix: np.ndarray, box: tuple, outside: float = 0.0) -> np.ndarray:
+def plane_to_box(plane: np.ndarray, matrix: np.ndarray, box: tuple, outside: float = 0.0,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """Inverse-warp one plane (S, S) of an aligned crop onto a box (x0, y0, x1, y1) of the frame:
-    (y1-y0, x1-x0) float32, `outside` where the box lies beyond the crop. One contiguous plane
-    at a time: an 11-channel interleaved warp with its transposes cost 5-10x more."""
+    (y1-y0, x1-x0) float32 (into `out` when given), `outside` where the box lies beyond the
+    crop. One contiguous plane at a time: an 11-channel interleaved warp with its transposes
+    cost 5-10x more."""
     x0, y0, x1, y1 = box
-    return cv2.warpAffine(np.asarray(plane, np.float32), box_matrix(matrix, x0, y0), (x1 - x0, y1 - y0),
+    return cv2.warpAffine(np.asarray(plane, np.float32), box_matrix(matrix, x0, y0), (x1 - x0, y1 - y0), dst=out,
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=outside)
 
 
-def probs_to_frame(probs: np.ndarray, matrix: np.ndarray, frame_hw: tuple, classes=None):
+def probs_to_frame(probs: np.ndarray, matrix: np.ndarray, frame_hw: tuple, classes=None, out=None):
     """Inverse-warp per-class probabilities (C, S, S) of an aligned crop into the frame.
 
     Returns (box, probs_box): box = (x0, y0, x1, y1) in the frame, probs_box (C, y1-y0, x1-x0)
     float32. Pixels of the box outside the crop get background (class 0) probability 1.
     Only the box is warped, never the whole frame; with `classes`, only their planes (the
-    others 0).
+    others 0). `out`: a (C, y1-y0, x1-x0) float32 array (a view) to fill instead of a new one
+    (a large photo's planes are hundreds of MB).
     """
     size = probs.shape[-1]
     box = crop_box_in_frame(matrix, frame_hw, size)
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return box, np.zeros((probs.shape[0], 0, 0), np.float32)
-    shape = (probs.shape[0], y1 - y0, x1 - x0)
-    out = np.empty(shape, np.float32) if classes is None else np.zeros(shape, np.float32)
-    for c in (range(probs.shape[0]) if classes is None else sorted(classes)):
-        out[c] = plane_to_box(probs[c], matrix, box, outside=1.0 if c == 0 else 0.0)
+    if out is None:
+        out = np.empty((probs.shape[0], y1 - y0, x1 - x0), np.float32)
+    for c in range(probs.shape[0]):
+        if classes is None or c in classes:
+            plane_to_box(probs[c], matrix, box, outside=1.0 if c == 0 else 0.0, out=out[c])
+        else:
+            out[c] = 0.0
     return box, out
 
 

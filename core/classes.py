@@ -50,3 +50,15 @@ def colorize(label: np.ndarray) -> np.ndarray:
     lut = np.full((256, 3), 128, dtype=np.uint8)
     lut[:NUM_CLASSES] = PALETTE
     return lut[label]
+
+
+def argmax_labels(probs: np.ndarray) -> np.ndarray:
+    """(C, H, W) probabilities -> (H, W) uint8 class ids, the first class on ties as np.argmax.
+    Plane by plane: numpy's argmax over the first axis copies the planes interleaved first
+    (a large photo's 11 planes: hundreds of MB)."""
+    best = probs[0].copy()
+    labels = np.zeros(probs.shape[1:], np.uint8)
+    for c in range(1, probs.shape[0]):
+        labels[probs[c] > best] = c
+        np.maximum(best, probs[c], out=best)
+    return labels

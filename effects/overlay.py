@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from core.classes import BACKGROUND, CLASS_NAMES, PALETTE
+from core.classes import BACKGROUND, CLASS_NAMES, PALETTE, argmax_labels
 
 
 def overlay_labels(frame: np.ndarray, parses: list, alpha: float = 0.5) -> np.ndarray:
@@ -12,7 +12,7 @@ def overlay_labels(frame: np.ndarray, parses: list, alpha: float = 0.5) -> np.nd
         x0, y0, x1, y1 = parse.box
         if x1 <= x0 or y1 <= y0 or parse.probs.size == 0:
             continue
-        label = parse.probs.argmax(0)
+        label = argmax_labels(parse.probs)
         fg = label != BACKGROUND
         region = out[y0:y1, x0:x1]
         blended = region.astype(np.float32) * (1 - alpha) + PALETTE[label].astype(np.float32) * alpha

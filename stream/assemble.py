@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from core import align
+from core.classes import argmax_labels
 from models.parsers import registry, select
 from models.parsers.parser import Parser
 from stream.pipeline import FacePipeline
@@ -162,7 +163,7 @@ def label_map(result, shape=None) -> np.ndarray:
         if x1 <= x0 or y1 <= y0:
             continue
         fg = 1.0 - fp.probs[0]   # where faces overlap, the more confident one wins
-        cls = fp.probs.argmax(0).astype(np.uint8)
+        cls = argmax_labels(fp.probs)
         region_best = best[y0:y1, x0:x1]
         take = fg > region_best
         region_best[take] = fg[take]

@@ -250,12 +250,12 @@ def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_h
     reads (None: all); the others stay 0 (the hair effect alone: 3 planes warped, not 11)."""
     if classes is not None:
         classes = frozenset(classes) | {BACKGROUND, HAIR}
-    inner, inner_probs = align.probs_to_frame(probs, face_matrix, frame_hw, classes)
+    inner = align.crop_box_in_frame(face_matrix, frame_hw, probs.shape[-1])
     head = align.crop_box_in_frame(hair.matrix, frame_hw, hair.prob.shape[0])
     outer = _warp_into(hair.prob, hair.matrix, head) if head[2] > head[0] and head[3] > head[1] else None
     hx = None if outer is None else _bounds(outer > BOX_HAIR)
     if hx is None:
-        return inner, inner_probs
+        return align.probs_to_frame(probs, face_matrix, frame_hw, classes)
     (ys, xs) = hx
     hair_box = (head[0] + xs.start, head[1] + ys.start, head[0] + xs.stop, head[1] + ys.stop)
     box = x0, y0, x1, y1 = (min(inner[0], hair_box[0]), min(inner[1], hair_box[1]),
@@ -269,7 +269,7 @@ def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_h
         # probs_to_frame gives cover * parse + (1 - cover) * background, cover = how much of a
         # pixel the aligned crop reaches: the uncovered share goes to the hair network instead
         window = out[:, iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
-        window[...] = inner_probs
+        align.probs_to_frame(probs, face_matrix, frame_hw, classes, out=window)   # warped in place
         uncovered = 1.0 - _warp_into(np.ones((align.CROP_SIZE,) * 2, np.float32), face_matrix, inner)
         moved = uncovered * outer[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
         window[BACKGROUND] -= moved
