@@ -477,8 +477,9 @@ def run_camera(source, pipeline, settings, output=None, virtual_camera=None, win
         print(f"wrote {run.output} ({run.frames} frames)")
     if run.disconnected:
         kept = f"; the recording so far is in {run.output}" if run.output is not None else ""
-        log.warning(f"camera {source.name} stopped delivering frames after {run.frames} frames "
-                    f"(unplugged, or taken by another program){kept}")
+        why = ("the stream ended or the connection dropped; a video file's URL is read faster than it plays: "
+               "download it and use --input" if "://" in source.name else "unplugged, or taken by another program")
+        log.warning(f"camera {source.name} stopped delivering frames after {run.frames} frames ({why}){kept}")
         return 3
     return 0
 

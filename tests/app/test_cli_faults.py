@@ -172,3 +172,26 @@ def test_device_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: --device cuda asked for, but no CUDA GPU") and err.strip().count("\n") == 0
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_stream_url_that_ends_says_so_and_keeps_the_recording(tmp_path, capsys, monkeypatch, tmp_video):
+    """--camera http://.../clip.mp4 (a file served over HTTP, a local server here): read as a live
+    stream, it ends; the warning says the stream ended (not 'unplugged') and keeps the recording."""
+    import functools
+    import http.server
+    import threading
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    clip = tmp_video(n_frames=30, size=(128, 96))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(Path(clip).parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{Path(clip).name}"
+        code, out, err = run(capsys, "--camera", url, "--output", tmp_path / "rec.mp4")
+    finally:
+        server.shutdown()
+    assert code == 3 and (tmp_path / "rec.mp4").is_file()
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"warning: camera {url} stopped delivering frames") and "the stream ended" in last
+    assert "unplugged" not in last
