@@ -456,19 +456,28 @@ def open_source(spec, skip_unreadable: bool = False, camera_size: tuple | None =
     suffix = path.suffix.lower()
     if suffix == ".gif" and _count_frames(path, 2) < 2:
         return ImageSource(path, skip_unreadable=skip_unreadable)
-    if suffix in VIDEO_EXTENSIONS or (suffix not in IMAGE_EXTENSIONS and _probe_is_video(path)):
+    kind = None if suffix in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS else _probe_kind(path)
+    if kind == "audio":
+        raise InputError(f"{path} has no video stream (a sound file?)")
+    if suffix in VIDEO_EXTENSIONS or kind == "video":
         return VideoFileSource(path)
+    if not skip_unreadable:
+        read_image(path)   # one photo that cannot be read: its error now, before any model loads
     return ImageSource(path, skip_unreadable=skip_unreadable)
 
 
-def _probe_is_video(path: Path) -> bool:
+def _probe_kind(path: Path) -> str | None:
+    """A file of unknown extension, opened by PyAV: "video", "audio" (sound only, e.g. .m4a),
+    or None (not a container PyAV reads, or a still image's decoder: left to the image reader)."""
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0] if container.streams.video else None
-            # image decoders (png, mjpeg stills...) also open as one-frame "videos"
-            return stream is not None and stream.codec_context.name not in {"png", "mjpeg", "bmp", "tiff", "webp"}
+            if container.streams.video:
+                # image decoders (png, mjpeg stills...) also open as one-frame "videos"
+                still = container.streams.video[0].codec_context.name in {"png", "mjpeg", "bmp", "tiff", "webp"}
+                return None if still else "video"
+            return "audio" if container.streams.audio else None
     except (av.FFmpegError, OSError, UnicodeDecodeError):
-        return False
+        return None
 
 
 def _count_frames(path: Path, most: int) -> int:

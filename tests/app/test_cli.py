@@ -235,6 +235,15 @@ def _bad_inputs(tmp_path):
     clip = write_test_video(tmp_path / "ok.mp4", data.astronaut(), n_frames=3)
     photo = tmp_path / "face.png"
     cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    garbled = tmp_path / "garbled.jpg"
+    garbled.write_bytes(bytes(range(256)) * 8)
+    sound = tmp_path / "tone.m4a"   # an extension neither list knows: probed
+    with av.open(str(sound), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 44100
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
     return {
         "missing": (["--input", tmp_path / "nope.mp4"], "no such file"),
         "not a video": (["--input", text], "not a readable video"),
@@ -251,13 +260,16 @@ def _bad_inputs(tmp_path):
         "unknown image format": (["--input", photo, "--output", tmp_path / "out.txt"], "'.txt'"),
         "photo into a folder's name": (["--input", photo, "--save-labels", tmp_path], "it is a folder"),
         "budget": (["--input", clip, "--budget-ms", "0"], "--budget-ms"),
+        # an error, not a "skipped" warning, and before the model loads
+        "unreadable photo": (["--input", garbled, "--output", tmp_path / "out.png"], "garbled.jpg is not a readable image"),
+        "sound file": (["--input", sound, "--output", tmp_path / "out.mp4"], "tone.m4a has no video stream"),
     }
 
 
 @pytest.mark.parametrize("case", [
     "missing", "not a video", "zero length", "unwritable output", "unknown effect", "bad colour", "unknown colour name",
     "unknown model", "camera", "wrong checkpoint", "lossy label map", "unknown image format",
-    "photo into a folder's name", "budget"])
+    "photo into a folder's name", "budget", "unreadable photo", "sound file"])
 def test_bad_input_gives_one_line_error(tmp_path, capsys, case):
     args, words = _bad_inputs(tmp_path)[case]
     code, out, err = run(capsys, *args)
