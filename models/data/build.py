@@ -149,12 +149,16 @@ def main(argv=None):
     c.add_argument("--no-mesh", action="store_true", help="leave out the mesh points (the teacher and Student use five)")
     args = p.parse_args(argv)
     if args.command == "copy":
+        if not (Path(args.src) / "index.jsonl").is_file():
+            p.error(f"copy: no dataset at {args.src} (expected index.jsonl)")
         if Path(args.out).resolve() == Path(args.src).resolve():
             p.error("copy: --out must differ from the source folder")
         meta = copy(args.src, args.out, args.quality, set(args.skip), keep_mesh=not args.no_mesh)
         print(f"{meta['counts']} -> {args.out}: {meta['bytes']['total'] / 2**20:.1f} MiB at JPEG quality {args.quality}")
         return
     if args.command == "summary":
+        if not (Path(args.dir) / "meta.json").is_file():
+            p.error(f"summary: no dataset at {args.dir} (expected meta.json)")
         meta = json.load(open(f"{args.dir}/meta.json"))
         print_summary(meta, meta["builds"][-1] if meta.get("builds") else {"added": 0, "from": "?", "seconds": 0,
                                                                           "added_by": {}, "drops": {}})
@@ -162,6 +166,8 @@ def main(argv=None):
     source, path = args.source
     if source not in READERS:
         p.error(f"unknown source {source!r}; one of {', '.join(READERS)}")
+    if not Path(path).exists():
+        p.error(f"--from {source} {path}: no such file or folder")
     options = dict(append=args.append, limit=args.limit, every=args.every, split=args.split, name=args.name,
                    autolabel=False if args.no_autolabel else None, exclude=args.exclude)
     if args.exclude and not Path(args.exclude).is_dir():

@@ -143,3 +143,17 @@ def test_copy_re_encodes_and_leaves_out_what_it_is_told(built, tmp_path):
     assert not (out / "labels" / "s4.png").exists()                        # label_kind none stays unlabelled
     with pytest.raises(SystemExit):
         main(["copy", str(src), "--out", str(src)])
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["build", "--from", "images", "{tmp}/nowhere", "--out", "{tmp}/set"], "no such file or folder"),
+    (["summary", "{tmp}/nowhere"], "no dataset at"),
+    (["copy", "{tmp}/nowhere", "--out", "{tmp}/set"], "no dataset at"),
+])
+def test_data_commands_on_a_missing_folder_are_one_line(tmp_path, capsys, argv, words):
+    from models.data.build import main
+    with pytest.raises(SystemExit) as stop:
+        main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and words in err[-1] and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "set").exists()
