@@ -400,11 +400,19 @@ class ImageSource:
         self.videos_left_out = list(videos_left_out)   # a folder's videos: its run takes the photos
         self.skipped = []
         self.alphas = {}   # index -> transparency of the images read that have one (pop when written)
+        self._read_ahead = {}   # index -> Frame read by read_ahead, given out once
 
     def __len__(self):
         return len(self.paths)
 
+    def read_ahead(self, index: int = 0) -> None:
+        """Read one image now (InputError if it cannot be), kept for its turn: a single photo's
+        error comes before any model loads, without decoding it twice."""
+        self._read_ahead[index] = self[index]
+
     def __getitem__(self, index: int) -> Frame:
+        if index in self._read_ahead:
+            return self._read_ahead.pop(index)
         image = read_image(self.paths[index])
         alpha = read_alpha(self.paths[index])
         if alpha is not None and alpha.shape == image.shape[:2]:
@@ -461,9 +469,10 @@ def open_source(spec, skip_unreadable: bool = False, camera_size: tuple | None =
         raise InputError(f"{path} has no video stream (a sound file?)")
     if suffix in VIDEO_EXTENSIONS or kind == "video":
         return VideoFileSource(path)
+    source = ImageSource(path, skip_unreadable=skip_unreadable)
     if not skip_unreadable:
-        read_image(path)   # one photo that cannot be read: its error now, before any model loads
-    return ImageSource(path, skip_unreadable=skip_unreadable)
+        source.read_ahead()
+    return source
 
 
 def _probe_kind(path: Path) -> str | None:
