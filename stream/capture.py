@@ -450,6 +450,9 @@ def open_source(spec, skip_unreadable: bool = False, camera_size: tuple | None =
     video when it is animated (more than one frame), else an image."""
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         return CameraSource(int(spec), size=camera_size, fps=camera_fps)
+    if isinstance(spec, str) and "://" in spec:   # Path() would turn it into a missing file's name
+        raise InputError(f"{spec} is a URL: --input takes a file or folder (download it first); a live "
+                         f"stream (rtsp://, an MJPEG camera) goes to --camera")
     path = Path(spec)
     if str(path).startswith("/dev/video"):
         return CameraSource(str(path), size=camera_size, fps=camera_fps)

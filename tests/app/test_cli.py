@@ -263,13 +263,15 @@ def _bad_inputs(tmp_path):
         # an error, not a "skipped" warning, and before the model loads
         "unreadable photo": (["--input", garbled, "--output", tmp_path / "out.png"], "garbled.jpg is not a readable image"),
         "sound file": (["--input", sound, "--output", tmp_path / "out.mp4"], "tone.m4a has no video stream"),
+        "url": (["--input", "https://example.com/clip.mp4", "--output", tmp_path / "out.mp4"],
+                "https://example.com/clip.mp4 is a URL"),
     }
 
 
 @pytest.mark.parametrize("case", [
     "missing", "not a video", "zero length", "unwritable output", "unknown effect", "bad colour", "unknown colour name",
     "unknown model", "camera", "wrong checkpoint", "lossy label map", "unknown image format",
-    "photo into a folder's name", "budget", "unreadable photo", "sound file"])
+    "photo into a folder's name", "budget", "unreadable photo", "sound file", "url"])
 def test_bad_input_gives_one_line_error(tmp_path, capsys, case):
     args, words = _bad_inputs(tmp_path)[case]
     code, out, err = run(capsys, *args)
