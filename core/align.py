@@ -93,6 +93,12 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
+def crop_per_frame(matrix: np.ndarray) -> float:
+    """Crop pixels per frame pixel of a (2, 3) frame -> crop matrix (a similarity: its scale),
+    at least 1e-6 (safe to divide by)."""
+    return max(float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2])))), 1e-6)
+
+
 def invert(matrix: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(matrix, np.float64))
 

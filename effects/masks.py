@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from effects.colour import clip, gaussian, rgb_to_lab
-from core.align import CROP_SIZE, TEMPLATE
+from core.align import CROP_SIZE, TEMPLATE, crop_per_frame
 
 
 @dataclass
@@ -100,8 +100,7 @@ class FaceRegion:
 
 def face_scale(matrix: np.ndarray) -> float:
     """Eye distance in frame pixels, from the alignment (works for detector-only faces too)."""
-    crop_per_frame = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2]))))
-    return (TEMPLATE[1, 0] - TEMPLATE[0, 0]) * CROP_SIZE / max(crop_per_frame, 1e-6)
+    return (TEMPLATE[1, 0] - TEMPLATE[0, 0]) * CROP_SIZE / crop_per_frame(matrix)
 
 
 def feather(mask: np.ndarray, sigma: float) -> np.ndarray:

@@ -238,7 +238,7 @@ def _snap_edges(parse: FaceParse, image: np.ndarray) -> None:
     """Every class plane of a photo's face, warped into its box and snapped to the photo's edges."""
     x0, y0, x1, y1 = parse.box
     if x1 > x0 and y1 > y0:
-        edge_snap.snap(parse.probs, image[y0:y1, x0:x1], edge_snap.frame_per_crop(parse.face.matrix))
+        edge_snap.snap(parse.probs, image[y0:y1, x0:x1], 1.0 / align.crop_per_frame(parse.face.matrix))
 
 
 def _union(sets) -> frozenset | None:

@@ -52,8 +52,3 @@ def snap(probs: np.ndarray, rgb: np.ndarray, frame_per_crop: float) -> np.ndarra
             plane[...] = flt.filter(plane)
     np.clip(probs, 0.0, 1.0, out=probs)   # the filter overshoots a little at strong edges
     return probs
-
-
-def frame_per_crop(matrix: np.ndarray) -> float:
-    """Frame pixels per aligned-crop pixel of a face's (2, 3) frame -> crop matrix."""
-    return 1.0 / max(float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2])))), 1e-6)

@@ -122,8 +122,7 @@ class HairStage:
         `size`; a large one is shrunk only beyond `max_size`)."""
         if self.max_size <= self.size:
             return self.size
-        crop_per_frame = float(np.sqrt(abs(np.linalg.det(np.asarray(face_matrix, np.float64)[:, :2]))))
-        side = self.side * EYE / max(crop_per_frame, 1e-6)
+        side = self.side * EYE / align.crop_per_frame(face_matrix)
         return int(min(max(-(-side // 64) * 64, self.size), self.max_size))
 
     def _run(self, image, faces, mats, size) -> np.ndarray:
