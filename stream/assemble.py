@@ -49,8 +49,7 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
     else:  # each tier timed as the pipeline will run it
         name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device,
                                                  prepare=pipeline_threads if leave_a_core else None)
-        times = ", ".join(f"{n} {min(ms):.1f} ms (rounds {ms[0]:.1f}, {ms[1]:.1f})" for n, ms in timings.items())
-        log(f"--model auto picked '{name}' (per face here, the faster of two rounds: {times}; "
+        log(f"--model auto picked '{name}' (per face here, the faster of two rounds: {select.describe(timings)}; "
             f"budget {budget_ms:g} ms with {select.MARGIN:.0%} to spare)")
     if leave_a_core:
         leave_a_core_to_tracking()   # the tier is loaded now: torch may have come in

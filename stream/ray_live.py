@@ -110,7 +110,7 @@ def resolve_model(args, files=()) -> str:
     budget = args.budget_ms if args.budget_ms is not None else select.DEFAULT_BUDGET_MS
     name, _, timings = select.pick_tier(*assemble.warmup_batch(), budget_ms=budget, device=args.device)
     print(f"--model auto picked '{name}' for every worker (per face here, the faster of two rounds: "
-          + ", ".join(f"{n} {min(ms):.1f} ms" for n, ms in timings.items()) + f"; budget {budget:g} ms)")
+          f"{select.describe(timings)}; budget {budget:g} ms)")
     return name
 
 

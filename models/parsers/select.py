@@ -96,6 +96,11 @@ def time_parser(parser, crops, five, mesh, repeats: int = 5) -> float:
     return float(np.median(times))
 
 
+def describe(timings: dict) -> str:
+    """pick_tier's timings in words: "rnng 9.4 ms (rounds 9.5, 9.4), ..." (the faster round counts)."""
+    return ", ".join(f"{n} {min(ms):.1f} ms (rounds {ms[0]:.1f}, {ms[1]:.1f})" for n, ms in timings.items())
+
+
 def fits(ms: float, budget_ms: float, margin: float = MARGIN) -> bool:
     return ms * (1.0 + margin) <= budget_ms
 
