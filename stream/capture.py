@@ -465,12 +465,11 @@ def open_source(spec, skip_unreadable: bool = False, camera_size: tuple | None =
         return ImageSource(paths, skip_unreadable=skip_unreadable, folder=True, videos_left_out=videos)
     _require_file(path)
     suffix = path.suffix.lower()
-    if suffix == ".gif" and _count_frames(path, 2) < 2:
-        return ImageSource(path, skip_unreadable=skip_unreadable)
+    still_gif = suffix == ".gif" and _count_frames(path, 2) < 2
     kind = None if suffix in VIDEO_EXTENSIONS | IMAGE_EXTENSIONS else _probe_kind(path)
     if kind == "audio":
         raise InputError(f"{path} has no video stream (a sound file?)")
-    if suffix in VIDEO_EXTENSIONS or kind == "video":
+    if (suffix in VIDEO_EXTENSIONS or kind == "video") and not still_gif:
         return VideoFileSource(path)
     source = ImageSource(path, skip_unreadable=skip_unreadable)
     if not skip_unreadable:
