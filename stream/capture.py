@@ -364,7 +364,7 @@ def read_image(path) -> np.ndarray:
 def read_alpha(path) -> np.ndarray | None:
     """The transparency of an image file as (H, W) uint8, or None when it has none: a cut-out
     portrait's output keeps it (the parse runs on its colour pixels as stored)."""
-    if Path(path).suffix.lower() not in ALPHA_EXTENSIONS:
+    if Path(path).suffix.lower() not in ALPHA_EXTENSIONS or _header_says_opaque(path):
         return None
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None or raw.ndim != 3 or raw.shape[2] != 4:
@@ -373,6 +373,20 @@ def read_alpha(path) -> np.ndarray | None:
     if alpha.dtype == np.uint16:   # 16-bit PNG
         return (alpha >> 8).astype(np.uint8)
     return alpha if alpha.dtype == np.uint8 else None
+
+
+def _header_says_opaque(path) -> bool:
+    """True when the file's header (read by Pillow, no pixels decoded) shows no alpha channel and
+    no transparent colour: most PNGs, whose second full decode read_alpha then skips."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return im.mode in OPAQUE_MODES and "transparency" not in im.info
+    except Exception:   # Pillow cannot tell (a format or variant it does not know): decode and see
+        return False
+
+
+OPAQUE_MODES = {"1", "L", "P", "RGB", "CMYK", "YCbCr", "I", "I;16", "F"}
 
 
 def _first_video_frame(path: Path) -> np.ndarray:

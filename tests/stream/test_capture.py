@@ -332,3 +332,25 @@ def test_closing_a_hung_camera_wakes_its_reader(tmp_video):
     source.close()                  # gives up on the stuck thread after 2 s
     assert done.wait(1.0) and time.monotonic() - t0 < 3.0 and len(got) >= 1
     camera.release_hang.set()
+
+
+def test_alpha_is_read_exactly_where_the_file_has_one(tmp_path):
+    """read_alpha skips its second decode when the header shows no alpha (most PNGs); every kind
+    of transparency a PNG, TIFF or WebP can carry is still found (as OpenCV decodes it)."""
+    from PIL import Image
+    from skimage import data
+    from stream.capture import read_alpha
+    rgb = Image.fromarray(data.astronaut()[:64, :48])
+    palette = rgb.convert("P")
+    files = {"rgb.png": (rgb, {}), "rgba.png": (rgb.convert("RGBA"), {}), "la.png": (rgb.convert("LA"), {}),
+             "palette.png": (palette, {}), "palette_transparent.png": (palette, {"transparency": 0}),
+             "rgb_transparent_colour.png": (rgb, {"transparency": (0, 0, 0)}), "rgb.tif": (rgb, {}),
+             "rgba.tif": (rgb.convert("RGBA"), {}), "rgb.webp": (rgb, {"lossless": True})}
+    for name, (image, options) in files.items():
+        image.save(tmp_path / name, **options)
+        has_alpha = cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED).shape[2:] == (4,)
+        alpha = read_alpha(tmp_path / name)
+        assert (alpha is not None) == has_alpha, name
+        assert alpha is None or alpha.shape == (64, 48)
+    assert {n for n in files if read_alpha(tmp_path / n) is not None} == {
+        "rgba.png", "la.png", "palette_transparent.png", "rgb_transparent_colour.png", "rgba.tif"}
