@@ -12,7 +12,7 @@ import numpy as np
 
 from core import align
 from core.classes import BACKGROUND, HAIR, SKIN
-from models.perception import edge_snap, hair as whole_hair
+from models.perception import edge_snap, hair as whole_hair, part_colours
 from models.perception.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
 from stream.threads import in_thread, join_all
@@ -45,9 +45,10 @@ class FacePipeline:
         # photos have no frame budget: the learned tiers also parse each crop's mirror image and
         # average (README, Accuracy: RNN-G +0.003 overall and mean F1, +0.011 LFW hair)
         self.mirror = static_images
-        # and, for label maps and the overlay, their parse is snapped to the photo's edges
-        # (models/perception/edge_snap.py; the effects' feathered masks would not show it)
-        self.snap_edges = static_images
+        # and, for label maps and the overlay, their parse is snapped to the photo's edges and
+        # its brows and lips re-weighed by the photo's colours (models/perception/edge_snap.py,
+        # part_colours.py; the effects' feathered masks would not show it)
+        self.refine_photos = static_images
         # learned tiers keep hair and skin inside the person (the landmark tier does it itself)
         self.person = None if parser.needs_mesh else PersonSegmenter()
         smooth = smooth and not static_images
@@ -145,8 +146,8 @@ class FacePipeline:
             r.faces = []
         for (r, (f, _, _)), p in zip(raw, probs):
             parse = self._to_frame(r, f, p)
-            if self.snap_edges and (self.labels_wanted or self.show_labels):
-                _snap_edges(parse, r.frame.image)
+            if self.refine_photos and (self.labels_wanted or self.show_labels):
+                _refine_photo(parse, r.frame.image)
             r.faces.append(parse)
         for r in results:
             whole_hair.keep_own_hair(r.faces)
@@ -234,11 +235,13 @@ class FacePipeline:
             self.person.close()
 
 
-def _snap_edges(parse: FaceParse, image: np.ndarray) -> None:
-    """Every class plane of a photo's face, warped into its box and snapped to the photo's edges."""
+def _refine_photo(parse: FaceParse, image: np.ndarray) -> None:
+    """Every class plane of a photo's face, warped into its box, snapped to the photo's edges,
+    and its brows and lips re-weighed by the face's own colours."""
     x0, y0, x1, y1 = parse.box
     if x1 > x0 and y1 > y0:
-        edge_snap.snap(parse.probs, image[y0:y1, x0:x1], 1.0 / align.crop_per_frame(parse.face.matrix))
+        rgb, frame_per_crop = image[y0:y1, x0:x1], 1.0 / align.crop_per_frame(parse.face.matrix)
+        part_colours.refine(edge_snap.snap(parse.probs, rgb, frame_per_crop), rgb, frame_per_crop)
 
 
 def _union(sets) -> frozenset | None:

@@ -10,8 +10,8 @@ square-root frequencies, from the label frequencies of data/faceparse's training
 the recipes' batches are, 8 FaceSynthetics faces to 12 real ones), then the factors
 (w_skin / w_c) ** tau for the small parts (1 for background, skin and hair) for tau in 0, 0.25,
 ..., 1, scored over the whole 512x512 image of FaceSynthetics' 16 validation faces through the
-photo pipeline (as run_live.py parses a photo, without the edge snap that follows the
-correction there); the tau with the best mean F1 is kept. The real
+photo pipeline (as run_live.py parses a photo, without the edge snap and part colours
+that follow the correction there); the tau with the best mean F1 is kept. The real
 parts dev set (benchmarks.parts_dev) is left for checking the result: it is not read here.
 `--write` re-saves the checkpoint with config["class_prior"] (weights unchanged); RNN-G's ONNX
 files are tied to its checkpoint, so re-export them after (python -m tools.export_onnx rnng).
@@ -77,7 +77,7 @@ def whole_image_probs(tier: str, split: str) -> list:
     from stream import assemble
     pipe = assemble.build_pipeline(model=tier, static_images=True, effects=None, log=lambda *a: None)
     pipe.parser.prior = None
-    pipe.snap_edges = False   # tau is chosen on the corrected parse itself, as in session 13 (photos snap after it)
+    pipe.refine_photos = False   # tau is chosen on the corrected parse itself, as in session 13 (photos are refined after it)
     out = []
     for image, seg in image_pairs(FACESYNTHETICS, split):
         rgb = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)

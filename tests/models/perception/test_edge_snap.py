@@ -4,14 +4,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.classes import LEFT_BROW, LOWER_LIP, NUM_CLASSES, RIGHT_BROW, SKIN
+from core.classes import LEFT_BROW, NUM_CLASSES, SKIN
 from core.types import Frame
 from models.perception import edge_snap
 from stream import assemble
-from stream.assemble import label_map
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-PARTS = (LEFT_BROW, RIGHT_BROW, 4, 5, 7, 8, LOWER_LIP)   # the seven outlined parts
 
 
 def test_a_blurred_edge_moves_onto_the_image_edge_and_the_planes_still_sum_to_one():
@@ -51,29 +49,6 @@ def test_a_large_face_is_snapped_on_a_shrunk_copy():
 def test_the_radius_grows_with_faces_larger_than_the_crop():
     assert edge_snap.radius(0.7) == edge_snap.radius(1.2) == 2
     assert edge_snap.radius(4.0) == 6
-
-
-def test_snapped_photos_fit_the_hand_outlined_parts_better():
-    """The landmark tier through the photo pipeline on 8 portraits of the parts dev set, with
-    and without the snap: the outlines were drawn by hand, never used to choose the filter."""
-    pipeline = assemble.build_pipeline(model="landmarks", static_images=True)
-    counts = {True: np.zeros(3), False: np.zeros(3)}
-    try:
-        for truth_path in sorted((FIXTURES / "parts_dev").glob("*_parts.png"))[:8]:
-            image = cv2.cvtColor(cv2.imread(str(FIXTURES / "hair_dev" / truth_path.name.replace("_parts.png", ".jpg"))),
-                                 cv2.COLOR_BGR2RGB)
-            truth = cv2.imread(str(truth_path), cv2.IMREAD_GRAYSCALE)
-            for snap in (True, False):
-                pipeline.snap_edges = snap
-                label = label_map(pipeline.parse(pipeline.track(Frame(image, 0, 0.0))))
-                scored = truth != 255
-                for c in PARTS:
-                    counts[snap] += [((label == c) & (truth == c)).sum(), ((label == c) & (truth != c) & scored).sum(),
-                                     ((label != c) & (truth == c)).sum()]
-    finally:
-        pipeline.close()
-    f1 = {k: 2 * tp / (2 * tp + fp + fn) for k, (tp, fp, fn) in counts.items()}
-    assert f1[True] > f1[False] + 0.003, f1
 
 
 def test_effects_alone_leave_a_photo_unsnapped():
