@@ -21,10 +21,11 @@ import cv2
 import numpy as np
 
 from effects.colour import clip, colour_lab, recolour, rgb_to_lab
-from effects.masks import FaceRegion, bounds, feather, smoothstep
+from effects.masks import FaceRegion, feather, smoothstep
 from effects.spec import EffectParams
 from core.align import CROP_SIZE, TEMPLATE
 from core.classes import BACKGROUND, HAIR, SKIN
+from core.regions import bounds
 
 GROW_SIDE, GROW_DOWN = 0.08, 0.9  # extension of the box: fraction of its width per side, of its height below
 SIDE_REACH = 2.6                  # hair grows at most this many half face widths from the face's axis

@@ -10,6 +10,7 @@ import numpy as np
 
 from effects.colour import clip, gaussian, rgb_to_lab
 from core.align import CROP_SIZE, TEMPLATE, crop_per_frame
+from core.regions import bounds
 
 
 @dataclass
@@ -105,17 +106,6 @@ def face_scale(matrix: np.ndarray) -> float:
 
 def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     return mask if sigma < 0.3 else gaussian(mask, sigma, cv2.BORDER_CONSTANT)
-
-
-def bounds(mask: np.ndarray, threshold: float = 0.01, pad: int = 0):
-    """Slices (ys, xs) of the bounding box of mask > threshold, padded; None when empty."""
-    rows = np.flatnonzero((mask > threshold).any(1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero((mask[rows[0]:rows[-1] + 1] > threshold).any(0))
-    h, w = mask.shape
-    return (slice(max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, h)),
-            slice(max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, w)))
 
 
 def points_bounds(points: np.ndarray, pad: float, shape: tuple):

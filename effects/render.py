@@ -9,10 +9,11 @@ import numpy as np
 
 from effects import cheeks, eyes, hair, lips, skin, teeth
 from effects.colour import lab_to_rgb
-from effects.masks import FaceRegion, bounds, face_scale
+from effects.masks import FaceRegion, face_scale
 from effects.spec import EffectSettings
 from core.classes import (BACKGROUND, HAIR, INNER_MOUTH, LEFT_BROW, LEFT_EYE, LOWER_LIP, NOSE, NUM_CLASSES,
                           RIGHT_BROW, RIGHT_EYE, SKIN, UPPER_LIP)
+from core.regions import bounds
 
 # in EFFECT_NAMES order: the skin is smoothed before colour goes on it
 APPLY = {"smooth": skin.apply, "blush": cheeks.apply, "eyeshadow": eyes.eyeshadow, "brows": eyes.brows,

@@ -17,6 +17,7 @@ import numpy as np
 
 from core import align
 from core.classes import BACKGROUND, HAIR, NUM_CLASSES, SKIN
+from core.regions import bounds
 # the learned per-pixel hair share, one per tier that has been fitted (python -m tools.fit_hair_fusion);
 # tiers without one keep the "mix" rule
 from models.perception.hair_fusion import EYE, Fusion, load_fusion
@@ -252,7 +253,7 @@ def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_h
     inner = align.crop_box_in_frame(face_matrix, frame_hw, probs.shape[-1])
     head = align.crop_box_in_frame(hair.matrix, frame_hw, hair.prob.shape[0])
     outer = _warp_into(hair.prob, hair.matrix, head) if head[2] > head[0] and head[3] > head[1] else None
-    hx = None if outer is None else _bounds(outer > BOX_HAIR)
+    hx = None if outer is None else bounds(outer > BOX_HAIR)
     if hx is None:
         return align.probs_to_frame(probs, face_matrix, frame_hw, classes)
     (ys, xs) = hx
@@ -274,15 +275,6 @@ def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_h
         window[BACKGROUND] -= moved
         window[HAIR] += moved
     return box, out
-
-
-def _bounds(mask: np.ndarray):
-    """(row slice, column slice) of the True pixels' bounding box; None when there are none."""
-    rows = np.flatnonzero(mask.any(1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(0))
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def _warp_into(plane: np.ndarray, matrix: np.ndarray, box: tuple) -> np.ndarray:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from core.classes import LEFT_BROW, LOWER_LIP, RIGHT_BROW, SKIN, UPPER_LIP
+from core.regions import bounds
 
 PARTS = (LEFT_BROW, RIGHT_BROW, UPPER_LIP, LOWER_LIP)
 ALPHA = 0.5        # weight of the colour evidence (log-likelihood ratio) against the parse's log-odds
@@ -32,21 +33,10 @@ def refine(probs: np.ndarray, rgb: np.ndarray, frame_per_crop: float) -> np.ndar
     colours of its (h, w, 3) uint8 RGB pixels; in place (the result is `probs`)."""
     pad = max(1, int(round(PAD * frame_per_crop)))
     for c in PARTS:
-        sub = _part_box(probs[c], pad)
+        sub = bounds(probs[c], 0.3, pad)   # the part, padded
         if sub is not None:
             _reweigh(probs[(slice(None),) + sub], c, rgb[sub])
     return probs
-
-
-def _part_box(plane: np.ndarray, pad: int):
-    """(ys, xs) of the part's pixels (p > 0.3), padded; None when it has too few."""
-    rows = np.flatnonzero((plane > 0.3).any(1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero((plane[rows[0]:rows[-1] + 1] > 0.3).any(0))
-    h, w = plane.shape
-    return (slice(max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, h)),
-            slice(max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, w)))
 
 
 def _reweigh(probs: np.ndarray, c: int, rgb: np.ndarray) -> None:
