@@ -14,7 +14,7 @@ than ONNX Runtime saves on a short clip. One intra-op thread, no spinning: the p
 its stages itself, and an idle spinning thread would eat the other core (as OpenBLAS's did).
 
 Running the files needs onnxruntime alone (no torch); exporting needs torch and onnx.
-Timings against torch: `python -m benchmarks.onnx_vs_torch` (README, Speed).
+Timings against torch: `python -m benchmarks.onnx_vs_torch` (docs/speed_history.md, "ONNX Runtime").
 """
 from __future__ import annotations
 
