@@ -8,7 +8,8 @@ counts summed over the set, whole image).
     python -m benchmarks.parts_dev --labels out/labels              # label maps written earlier (--save-labels)
 
 Per-class F1 of the seven outlined parts, their merged F1 ("parts": Helen's overall F1 without
-the nose, which is not outlined) and their mean. Skin, nose, hair and background are not scored
+the nose, which is not outlined) and their mean; below each tier, each part's precision / recall
+(a part drawn too large: precision under recall). Skin, nose, hair and background are not scored
 (hair: `benchmarks.hair_whole`, on the same portraits).
 """
 import argparse
@@ -40,7 +41,13 @@ def score(pairs, labels_of) -> ConfusionMatrix:
 
 def summary(cm: ConfusionMatrix) -> dict:
     per_class = {CLASS_NAMES[c]: cm.f1(c) for c in SCORED}
-    return {"per_class_f1": per_class, "parts_f1": cm.merged_f1(SCORED), "mean_f1": cm.mean_f1(SCORED)}
+    pr = {CLASS_NAMES[c]: _precision_recall(*cm.tp_fp_fn([c])) for c in SCORED}
+    return {"per_class_f1": per_class, "parts_f1": cm.merged_f1(SCORED), "mean_f1": cm.mean_f1(SCORED),
+            "precision_recall": pr}
+
+
+def _precision_recall(tp, fp, fn) -> tuple:
+    return (tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0)
 
 
 def _folder_labels(folder: Path):
@@ -71,6 +78,7 @@ def main():
         r = results[model]
         print(f"{model[-10:]:10s} " + " ".join(f"{r['per_class_f1'][CLASS_NAMES[c]] or 0:11.3f}" for c in SCORED)
               + f"   {r['parts_f1']:.3f}   {r['mean_f1']:.3f}")
+        print("  P / R    " + " ".join(f"{'%.2f/%.2f' % r['precision_recall'][CLASS_NAMES[c]]:>11}" for c in SCORED))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
