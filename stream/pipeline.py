@@ -214,7 +214,14 @@ class FacePipeline:
             parse, render = (lambda r: self.parse_crops([r])[0]), (lambda r: self.render(self.smooth_parse([r])[0]))
         tracked = in_thread((self.track(f) for f in frames), size, name="track", started=self._stages)
         parsed = in_thread((parse(r) for r in tracked), size, name="parse", started=self._stages)
-        yield from in_thread((render(r) for r in parsed), size, name="render", started=self._stages)
+        try:
+            yield from in_thread((render(r) for r in parsed), size, name="render", started=self._stages)
+        finally:
+            # stop the upstream stages now: an exception raised in here (Ctrl-C) keeps this frame,
+            # and with it these generators, alive in its traceback, and their workers would stay
+            # blocked on full queues until close() gave up on them (30 s)
+            parsed.close()
+            tracked.close()
 
     def smooth_with_parse(self) -> bool:
         """Whether smoothing runs in the parse thread: with any of HEAVY_EFFECTS on, the render

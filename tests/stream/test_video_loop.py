@@ -127,3 +127,22 @@ def test_failing_write_keeps_nothing(tmp_video, tmp_path, pipeline_factory, monk
         process_video(VideoFileSource(tmp_video(n_frames=10)), pipeline_factory(), tmp_path / "out.mp4",
                       tmp_path / "labels.mkv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_ctrl_c_inside_the_stages_stops_every_stage_thread(tmp_video, pipeline_factory):
+    # a Ctrl-C that lands while the main thread waits for the next rendered frame: its traceback
+    # holds the stages' generators (process_video keeps it while it saves the partial file), and
+    # their threads, blocked on full queues, kept Ctrl-C waiting 30 s for close()
+    from stream.threads import join_all
+    source = VideoFileSource(tmp_video(n_frames=60, size=(128, 128)))
+    pipeline = pipeline_factory()
+    results = pipeline.run(source)
+    next(results)
+    try:
+        results.throw(KeyboardInterrupt)
+    except KeyboardInterrupt as exc:
+        held = exc   # noqa: F841 (kept alive here, as the handler keeps it)
+        assert [t.name for t in join_all(pipeline._stages, timeout=10)] == []
+    finally:
+        source.close()
+        pipeline.close()
