@@ -242,6 +242,21 @@ class _EncodedOutput(_AtomicOutput):
         self._mux_video(self._video.encode(None), final=True)
 
 
+# The audio codecs copied as they are into the containers users name most (checked with PyAV's
+# FFmpeg 8, tests/stream/test_video_io.py); any other is re-encoded with the first of
+# AUDIO_ENCODERS the container holds. A muxer's supported_codecs is not enough: .mov lists FLAC
+# and Opus and .mp4 lists PCM, and each then fails when the file's header or trailer is written;
+# .avi takes Opus and ALAC packets and writes no audio. Other containers (.mkv: all of these)
+# copy what they list.
+COPIED_AUDIO = {
+    "mp4": {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"},
+    "mov": {"aac", "mp3", "mp2", "ac3", "eac3", "alac", "pcm_s16le", "pcm_f32le"},
+    "avi": {"aac", "mp3", "mp2", "ac3", "eac3", "flac", "pcm_s16le", "pcm_f32le"},
+    "webm": {"opus"},
+}
+AUDIO_ENCODERS = ("aac", "libopus")   # WebM holds no AAC: Opus there
+
+
 class VideoWriter(_EncodedOutput):
     """H.264 (libx264, yuv420p) video; with `source`, the same timestamps and audio as it.
 
@@ -253,8 +268,8 @@ class VideoWriter(_EncodedOutput):
     the encoded (even) size. B-frames are off: packets come out in order and early (lower
     latency), and the output's sample table, hence its average fps, matches the input's exactly.
     Audio is copied packet by packet (no re-encode): all of it when the whole source was
-    written, else up to the end of the last written frame. A .webm file gets VP9 video and,
-    since WebM holds neither AAC nor MP3, the source's audio re-encoded as Opus.
+    written, else up to the end of the last written frame; an audio codec the container cannot
+    hold (COPIED_AUDIO) is re-encoded, as AAC (Opus in .webm). A .webm file gets VP9 video.
     """
     codec, pix_fmt, frame_format = "libx264", "yuv420p", "yuv420p"
 
@@ -293,22 +308,26 @@ class VideoWriter(_EncodedOutput):
     def _start_audio(self):
         self._audio_in = av.open(str(self.source.path))
         template = self._audio_in.streams.audio[0]
-        if template.codec_context.name in self._container.supported_codecs:
-            self._audio_out = self._container.add_stream_from_template(template)
+        container = self._container
+        codec = template.codec_context.codec.canonical_name   # "mp3", whose decoder is "mp3float"
+        copied = COPIED_AUDIO.get(container.format.name, container.supported_codecs)
+        encoder = next((c for c in AUDIO_ENCODERS if c in container.supported_codecs), None)
+        if codec in copied:
+            self._audio_out = container.add_stream_from_template(template)
             self._audio_packets = (p for p in self._audio_in.demux(template) if p.dts is not None)
-        elif "libopus" in self._container.supported_codecs:   # WebM: the audio re-encoded
-            self._audio_packets = self._opus_packets(template)
-        else:   # an audio codec this output container cannot hold: keep the video, drop the audio
+        elif encoder is not None:
+            self._audio_packets = self._encoded_packets(template, encoder)
+        else:   # no audio codec this output container is known to hold: keep the video, drop the audio
             self._close_audio()
             return
         self._next_audio = next(self._audio_packets, None)
 
-    def _opus_packets(self, template):
-        """The source's audio decoded, resampled to 48 kHz and encoded as Opus, packet by packet,
-        timed from its first sample."""
+    def _encoded_packets(self, template, encoder: str):
+        """The source's audio decoded, resampled to 48 kHz and encoded with `encoder`, packet by
+        packet, timed from its first sample."""
         layout = "mono" if template.codec_context.channels == 1 else "stereo"
-        self._audio_out = self._container.add_stream("libopus", rate=48000, layout=layout)
-        resampler = av.AudioResampler(format="s16", layout=layout, rate=48000)
+        self._audio_out = self._container.add_stream(encoder, rate=48000, layout=layout)
+        resampler = av.AudioResampler(format=self._audio_out.codec_context.format.name, layout=layout, rate=48000)
         samples = 0
         # the demuxer's last, empty packet flushes the decoder; then None flushes the resampler
         frames = itertools.chain((f for packet in self._audio_in.demux(template) for f in packet.decode()), [None])

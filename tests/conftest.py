@@ -32,7 +32,8 @@ def write_test_video(path, image, n_frames=12, size=(96, 64), fps=25, audio=Fals
     """A real h264 clip (libx264 defaults, so with B-frames) of a crop sliding over `image`.
 
     pts: explicit timestamps (variable frame rate) in `time_base` (default 1/1000 s);
-    audio: add an AAC stream (44.1 kHz mono 440 Hz tone) lasting the video's length;
+    audio: add an AAC stream (44.1 kHz mono 440 Hz tone) lasting the video's length, or with
+    another encoder's name (e.g. "flac", "libopus": the container must hold it), that codec's;
     codec, pix_fmt, options: the encoder's (e.g. "libx265", "yuv420p10le", {"g": "25"});
     rotation: a display matrix turning the picture this many degrees counter-clockwise to show
     it (a phone's portrait clip); the frames are stored turned the other way, so shown upright
@@ -52,7 +53,8 @@ def write_test_video(path, image, n_frames=12, size=(96, 64), fps=25, audio=Fals
         if time_base is not None:
             video.codec_context.time_base = time_base
             video.time_base = time_base
-        sound = container.add_stream("aac", rate=44100) if audio else None
+        audio_codec = "aac" if audio is True else audio
+        sound = container.add_stream(audio_codec, rate=48000 if audio_codec == "libopus" else 44100) if audio else None
         full_h, full_w = image.shape[:2]
         for i in range(n_frames):
             x = int((full_w // 3) * i / max(1, n_frames - 1))      # slide right over a third of the image
@@ -69,10 +71,13 @@ def write_test_video(path, image, n_frames=12, size=(96, 64), fps=25, audio=Fals
                 audio_seconds = float((pts[-1] * time_base) + 1 / rate) if pts is not None else n_frames / float(rate)
             samples = int(audio_seconds * 44100)
             wave = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
+            resample = None if audio_codec == "aac" else av.AudioResampler(
+                format=sound.codec_context.format.name, layout="mono", rate=sound.rate)
             for start in range(0, samples, 1024):
                 chunk = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format="fltp", layout="mono")
                 chunk.sample_rate, chunk.pts = 44100, start
-                container.mux(sound.encode(chunk))
+                for c in [chunk] if resample is None else resample.resample(chunk):
+                    container.mux(sound.encode(c))
             container.mux(sound.encode(None))
     return Path(path)
 

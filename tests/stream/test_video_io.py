@@ -91,6 +91,23 @@ def test_partial_render_keeps_audio_up_to_the_video_end(tmp_video, tmp_path):
     assert copied[-1][0] / 44100 <= video_end < original[len(copied)][0] / 44100   # audio ends with the video
 
 
+@pytest.mark.parametrize("codec, suffix, kept_as", [("flac", ".mov", "aac"), ("libopus", ".mov", "aac"),
+                                                    ("pcm_s16le", ".mp4", "aac"), ("libopus", ".avi", "aac"),
+                                                    ("flac", ".mp4", "flac"), ("pcm_s16le", ".mov", "pcm_s16le"),
+                                                    ("libmp3lame", ".mp4", "mp3")])   # whose decoder is "mp3float"
+def test_audio_the_container_cannot_hold_is_re_encoded(tmp_video, tmp_path, codec, suffix, kept_as):
+    # copied because the muxer lists them, FLAC and Opus in .mov and PCM in .mp4 failed when the
+    # file was finished (no output at all), and .avi wrote no audio for Opus packets
+    path = tmp_video("clip.mkv", n_frames=25, fps=25, audio=codec)
+    with VideoFileSource(path) as source:
+        render(source, tmp_path / f"out{suffix}")
+    with av.open(str(tmp_path / f"out{suffix}")) as container:
+        [stream] = container.streams.audio
+        seconds = sum(frame.samples for frame in container.decode(stream)) / stream.rate
+    assert stream.codec_context.codec.canonical_name == kept_as
+    assert seconds == pytest.approx(1.0, abs=0.05)   # the whole second of the source's sound
+
+
 def test_temp_file_renamed_only_at_close(tmp_path, astronaut):
     target = tmp_path / "out.mp4"
     writer = VideoWriter(target, fps=10)
