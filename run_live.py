@@ -189,6 +189,8 @@ def run_source(source, settings, virtual_camera, args) -> int:
         _check_writable(Path(args.output), folder=source.mode is capture.Mode.IMAGE and source.folder)
         if source.mode is not capture.Mode.IMAGE:
             _check_video_output(Path(args.output), source)
+    if args.save_labels and source.mode is not capture.Mode.IMAGE:   # a video's labels: one .mkv, its folder made as --output's
+        _check_writable(Path(args.save_labels), folder=False)
     targets = image_targets(source, args) if source.mode is capture.Mode.IMAGE else None
 
     # leave_a_core: torch gets one thread fewer than the cores, the tracking thread keeps one
@@ -236,6 +238,9 @@ def open_virtual_camera(source, device):
 def _check_writable(path: Path, folder: bool):
     from core.errors import InputError
     target = path if folder else path.parent
+    blocking = next((p for p in (target, *target.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise InputError(f"cannot write to {target}: {blocking} is a file, not a folder")
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -316,6 +321,7 @@ def image_targets(source, args) -> dict:
             _check_image_output(Path(args.output))
         if args.save_labels:
             _check_image_output(Path(args.save_labels), labels=True)
+            _check_writable(Path(args.save_labels), folder=False)
     stems = output_names.output_stems(source.paths)
 
     def output_of(path):
@@ -477,8 +483,13 @@ def run_camera(source, pipeline, settings, output=None, virtual_camera=None, win
         print(f"wrote {run.output} ({run.frames} frames)")
     if run.disconnected:
         kept = f"; the recording so far is in {run.output}" if run.output is not None else ""
-        why = ("the stream ended or the connection dropped; a video file's URL is read faster than it plays: "
-               "download it and use --input" if "://" in source.name else "unplugged, or taken by another program")
+        if "://" in source.name:
+            why = ("the stream ended or the connection dropped; a video file's URL is read faster than it plays: "
+                   "download it and use --input")
+        elif Path(source.name).is_file():
+            why = "the file ended; a file given to --camera is read as fast as it decodes, newest frame first: use --input"
+        else:
+            why = "unplugged, or taken by another program"
         log.warning(f"camera {source.name} stopped delivering frames after {run.frames} frames ({why}){kept}")
         return 3
     return 0

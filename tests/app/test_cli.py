@@ -225,6 +225,14 @@ def test_folder_says_which_videos_it_left_out(tmp_path, capsys):
     assert code == 2 and err.startswith("error: no images in folder") and "it holds videos" in err
 
 
+def test_a_videos_label_maps_go_into_a_new_folder_as_its_output_does(tmp_path, capsys):
+    clip = write_test_video(tmp_path / "in.mp4", data.astronaut(), n_frames=3, size=(128, 128))
+    code, out, err = run(capsys, "--input", clip, "--output", tmp_path / "new" / "out.mp4",
+                         "--save-labels", tmp_path / "also_new" / "labels.mkv", "--model", "landmarks")
+    assert code == 0, err   # the labels' folder "did not exist" while --output's was made
+    assert (tmp_path / "new" / "out.mp4").is_file() and (tmp_path / "also_new" / "labels.mkv").is_file()
+
+
 def _bad_inputs(tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video")
@@ -259,6 +267,7 @@ def _bad_inputs(tmp_path):
         "lossy label map": (["--input", photo, "--save-labels", tmp_path / "labels.jpg"], "lossless"),
         "unknown image format": (["--input", photo, "--output", tmp_path / "out.txt"], "'.txt'"),
         "photo into a folder's name": (["--input", photo, "--save-labels", tmp_path], "it is a folder"),
+        "labels under a file": (["--input", photo, "--save-labels", blocker / "labels.png"], "is a file, not a folder"),
         "budget": (["--input", clip, "--budget-ms", "0"], "--budget-ms"),
         # an error, not a "skipped" warning, and before the model loads
         "unreadable photo": (["--input", garbled, "--output", tmp_path / "out.png"], "garbled.jpg is not a readable image"),
@@ -271,7 +280,7 @@ def _bad_inputs(tmp_path):
 @pytest.mark.parametrize("case", [
     "missing", "not a video", "zero length", "unwritable output", "unknown effect", "bad colour", "unknown colour name",
     "unknown model", "camera", "wrong checkpoint", "lossy label map", "unknown image format",
-    "photo into a folder's name", "budget", "unreadable photo", "sound file", "url"])
+    "photo into a folder's name", "labels under a file", "budget", "unreadable photo", "sound file", "url"])
 def test_bad_input_gives_one_line_error(tmp_path, capsys, case):
     args, words = _bad_inputs(tmp_path)[case]
     code, out, err = run(capsys, *args)

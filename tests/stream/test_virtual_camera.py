@@ -153,7 +153,7 @@ def test_camera_given_as_a_path_to_the_virtual_camera(tmp_path, capsys, fake_dev
                           "--model", "landmarks"])
     out = capsys.readouterr()
     # the stream ends after its 8 frames: for a live source that is a camera gone away (exit 3, a warning)
-    assert code == 3 and "stopped delivering frames" in out.err, out.err
+    assert code == 3 and "stopped delivering frames" in out.err and "the file ended" in out.err, out.err
     [device] = fake_device.opened
     assert (device.width, device.height) == (96, 64) and 1 <= len(device.frames) <= 8   # newest frame wins
     assert all(any(np.abs(f.astype(int) - d).max() <= 2 for d in decoded) for f in device.frames)
