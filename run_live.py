@@ -390,6 +390,11 @@ def run_images(source, pipeline, args, targets: dict, batch: int = 8) -> int:
                     f"video alone, or the folder with --ray): " + ", ".join(p.name for p in source.videos_left_out))
     for path in no_face:
         log.warning(f"no face found in {path}: written unchanged")
+    from stream.capture import image_frames
+    for path in source.paths:
+        if (frames := image_frames(path)) > 1:   # PyAV reads no animated WebP/PNG as a video: say so
+            log.warning(f"{path} holds {frames} frames: only its first was processed (an animated image "
+                        f"converted to a video, e.g. .mp4 or .gif, is processed frame by frame)")
     if many:
         print(f"processed {done} of {len(source)} images" + (f" into {args.output}" if args.output else ""))
     elif last is not None:

@@ -32,6 +32,7 @@ from core.types import Frame
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".gif", ".3gp"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 ALPHA_EXTENSIONS = {".png", ".webp", ".tif", ".tiff"}   # formats that can carry transparency
+MULTI_FRAME_EXTENSIONS = {".png", ".webp", ".tif", ".tiff"}   # APNG, animated WebP, multi-page TIFF
 
 
 class Mode(enum.StrEnum):
@@ -359,6 +360,19 @@ def read_image(path) -> np.ndarray:
     if bgr is None:
         raise InputError(f"{path} is not a readable image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def image_frames(path) -> int:
+    """How many frames an image file holds (an animated WebP or PNG, a multi-page TIFF: more than
+    one; read_image reads the first), from its header; 1 when Pillow cannot tell."""
+    if Path(path).suffix.lower() not in MULTI_FRAME_EXTENSIONS:
+        return 1
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1))
+    except Exception:
+        return 1
 
 
 def read_alpha(path) -> np.ndarray | None:

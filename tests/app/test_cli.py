@@ -233,6 +233,18 @@ def test_a_videos_label_maps_go_into_a_new_folder_as_its_output_does(tmp_path, c
     assert (tmp_path / "new" / "out.mp4").is_file() and (tmp_path / "also_new" / "labels.mkv").is_file()
 
 
+def test_an_animated_webp_says_only_its_first_frame_is_processed(tmp_path, capsys):
+    from PIL import Image
+    frames = [Image.fromarray(np.roll(data.astronaut(), 8 * i, axis=1)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(tmp_path / "still.webp")
+    for name, warned in (("anim.webp", True), ("still.webp", False)):
+        code, out, err = run(capsys, "--input", tmp_path / name, "--output", tmp_path / f"{name}.png",
+                             "--model", "landmarks")
+        assert code == 0 and (tmp_path / f"{name}.png").is_file(), err
+        assert ("holds 3 frames: only its first was processed" in err) == warned, err
+
+
 def _bad_inputs(tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video")
