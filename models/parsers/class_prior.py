@@ -13,21 +13,34 @@ hair fusion was fitted on it): their factors are 1.
 The landmark tier was not trained, but its eye polygons run along the lash line: its eyes get a
 factor too, fitted on FaceSynthetics' training faces.
 """
+import cv2
 import numpy as np
+
+from core.regions import bounds
 
 
 def reweigh(probs: np.ndarray, factors) -> np.ndarray:
     """(N, 11, S, S) probabilities summing to 1 over the classes -> p_c f_c / sum_j p_j f_j, in
     place. Only the planes whose factor is not 1 are read, so a parse that left classes it was
-    not asked for at 0 is corrected as far as its planes allow."""
+    not asked for at 0 is corrected as far as its planes allow; and only over the box where one
+    of them is not 0 (elsewhere the sum is 1 and nothing changes): the landmark tier's eyes are
+    a few hundred pixels of the crop, and with the lips alone asked for, none."""
     factors = np.asarray(factors, np.float32)
     changed = np.flatnonzero(factors != 1.0)
     if len(changed) == 0:
         return probs
-    norm = np.ones(probs.shape[:1] + probs.shape[2:], np.float32)   # sum_j p_j f_j = 1 + sum_c (f_c - 1) p_c
-    for c in changed:
-        norm += (factors[c] - 1.0) * probs[:, c]
-    for c in changed:
-        probs[:, c] *= factors[c]
-    probs /= norm[:, None]
+    for face in probs:
+        support = face[changed[0]]
+        for c in changed[1:]:
+            support = cv2.max(support, face[c])
+        sub = bounds(support, 0.0)
+        if sub is None:
+            continue
+        p = face[:, sub[0], sub[1]]
+        norm = np.ones(p.shape[1:], np.float32)   # sum_j p_j f_j = 1 + sum_c (f_c - 1) p_c
+        for c in changed:
+            norm += (factors[c] - 1.0) * p[c]
+        for c in changed:
+            p[c] *= factors[c]
+        p /= norm
     return probs

@@ -33,6 +33,22 @@ def test_reweigh_keeps_a_distribution_and_moves_mass_only_from_the_corrected_cla
     assert np.allclose(out, expect / expect.sum(1, keepdims=True), atol=1e-6)
 
 
+def test_reweigh_works_only_where_a_corrected_part_is_and_changes_nothing_elsewhere():
+    # the landmark tier's answer: one-hot planes, the eyes a small patch (or absent, when only
+    # the lips were asked for); the box-limited correction equals the formula everywhere
+    probs = np.zeros((2, NUM_CLASSES, 64, 64), np.float32)
+    probs[:, SKIN] = 1.0
+    probs[0, SKIN, 20:30, 10:25], probs[0, LEFT_EYE, 20:30, 10:25] = 0.3, 0.7
+    factors = np.ones(NUM_CLASSES, np.float32)
+    factors[[LEFT_EYE, RIGHT_EYE]] = 0.6
+    expect = probs * factors[None, :, None, None]
+    expect /= expect.sum(1, keepdims=True)
+    out = reweigh(probs.copy(), factors)
+    assert np.array_equal(out[1], probs[1])                      # no eyes: untouched
+    assert np.allclose(out, expect, atol=1e-7)
+    assert np.array_equal(out[0, :, :20], probs[0, :, :20])      # outside the eye's box: bit for bit
+
+
 @pytest.mark.parametrize("tier", ["rnng", "student", "teacher", "rednet", "bspnet", "stn-icnn"])
 def test_every_shipped_learned_tier_carries_its_correction(tier):
     factors = ckpt.class_prior(ckpt.load(registry.tier(tier).checkpoint, tier)["config"])
