@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 from PIL import ImageColor
 
+from core import channels
+
 SHADING_GAMMA = 0.6   # how much of a region's own light/dark structure a recolour keeps (1: all)
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
@@ -114,7 +116,7 @@ def recolour(lab: np.ndarray, weight: np.ndarray, target: np.ndarray, l_pull: fl
         return
     # on contiguous planes, in place where possible: fewer region-sized temporaries (a fresh
     # one costs page faults as well as its arithmetic)
-    L, A, B = cv2.split(lab)
+    L, A, B = channels.split(lab)
     base = blur(L, sigma)
     ref = max(float(np.vdot(base, w)) / total, 2.0)
     shading = cv2.pow(clip(base * (1.0 / ref), 0.3, 2.0), SHADING_GAMMA)  # cv2.pow: 5x numpy's **

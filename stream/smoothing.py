@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from core import align
+from core import channels
 from models.perception import crop_motion
 from core.types import Face
 
@@ -137,7 +138,7 @@ def _pull_and_blend(p, last, maps, a_min, gain, out, planes) -> np.ndarray:
     the landmark tier's process (120 MB). OpenCV weighs the four neighbours in 1/32 pixel steps;
     the exact kernel differed from this by 1e-4 on average."""
     map1, map2 = maps
-    pulled = cv2.split(cv2.remap(last, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    pulled = channels.split(cv2.remap(last, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     a = None
     for c, q in zip(planes, pulled):
         diff = cv2.absdiff(p[c], q)
