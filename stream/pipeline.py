@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from core import align
-from core.classes import BACKGROUND, HAIR, SKIN
+from core.classes import HAIR
 from models.perception import edge_snap, hair as whole_hair, part_colours
 from models.perception.person_mask import PersonSegmenter, keep_inside
 from stream.smoothing import LandmarkSmoother, ProbabilitySmoother
@@ -90,10 +90,13 @@ class FacePipeline:
         return classes_read(self.effects, whole_hair=self.hair is not None)
 
     def person_wanted(self) -> bool:
-        """Whether the person mask can change what this frame's outputs read: it moves hair and
-        skin to background (lipstick alone reads neither)."""
+        """Whether the person mask can change what this frame's outputs show: it moves hair and
+        skin to background beyond the head's outline, which matters to the label maps and the
+        hair effect, not to makeup painted inside the face (the default effects on four held-out
+        clips: at most 0.15% of pixel values differ, by 4 grey levels at most; its 3 ms a frame
+        were 10% of rnng's run time: README, Speed)."""
         classes = self.classes_wanted()
-        return classes is None or not classes.isdisjoint((BACKGROUND, SKIN, HAIR))
+        return classes is None or HAIR in classes
 
     def parse(self, result: FrameResult) -> FrameResult:
         return self.parse_batch([result])[0]

@@ -136,16 +136,19 @@ def test_hair_effect_with_whole_head_hair_parses_and_warps_only_hair_skin_backgr
     assert np.abs(outputs[True] - outputs[False]).max() <= 12
 
 
-def test_combined_with_lipstick_alone_runs_no_person_mask(monkeypatch):
-    """`combined` with lipstick alone: the lips blended from RNN-G's and the landmark tier's, no
-    person mask (it moves only hair and skin); the rendered frames are those of the full parse
+@pytest.mark.parametrize("spec", ["lipstick=#b0103a:0.8", "default"])
+def test_combined_with_makeup_alone_runs_no_person_mask(monkeypatch, spec):
+    """`combined` with lipstick alone (the lips blended from RNN-G's and the landmark tier's) or
+    the default makeup: no person mask (it moves hair and skin to background beyond the face's
+    outline, where makeup does not paint); the rendered frames are those of the full parse
     within a grey level or so."""
     if "combined" not in registry.available_checkpoints():
         pytest.skip("needs checkpoints/rnng.pt (committed with the project)")
-    from effects import parse_effects
+    from effects import DEFAULT_EFFECTS, parse_effects
+    spec = DEFAULT_EFFECTS if spec == "default" else spec
     outputs = {}
     for labels in (True, False):
-        pipeline = session.build_pipeline(model="combined", effects=parse_effects("lipstick=#b0103a:0.8"),
+        pipeline = session.build_pipeline(model="combined", effects=parse_effects(spec),
                                           max_faces=1, whole_hair=False)
         pipeline.labels_wanted = labels
         rnng_calls = []
@@ -161,6 +164,16 @@ def test_combined_with_lipstick_alone_runs_no_person_mask(monkeypatch):
         assert len(rnng_calls) >= 15 and (all(masked) if labels else not any(masked))
     assert np.abs(outputs[True] - outputs[False]).mean() < 0.05
     assert np.abs(outputs[True] - outputs[False]).max() <= 8
+
+
+def test_the_hair_effect_keeps_the_person_mask():
+    from effects import parse_effects
+    pipeline = session.build_pipeline(model="rnng", effects=parse_effects("smooth=0.4,hair=#c03030:0.7"), max_faces=1)
+    pipeline.labels_wanted = False
+    assert pipeline.person_wanted()
+    pipeline.effects = parse_effects("smooth=0.4,blush=#e07a7a:0.35")
+    assert not pipeline.person_wanted()
+    pipeline.close()
 
 
 def test_small_people_in_a_photo_keep_their_skin_and_hair():
