@@ -6,8 +6,7 @@ import math
 import cv2
 import numpy as np
 
-from core import align
-from core import channels
+from core import align, channels
 from core.regions import bounds
 from models.perception import crop_motion
 from core.types import Face
@@ -92,7 +91,7 @@ class ProbabilitySmoother:
     Parts read alone (lipstick, teeth, brows: at most SPARSE_PLANES planes) are smoothed only in
     a box around where they or the memory have any probability (over SUPPORT), padded by PAD crop
     pixels, more than a part moves in the aligned crop from one frame to the next: the optical
-    flow, the cut test and the blend run on that box (a lip box a fifth of the crop: 2.0 -> 0.7
+    flow, the cut test and the blend run on that box (lipstick on the astronaut crop: 2.2 -> 0.8
     ms a face), and outside it the planes are the new parse's, under SUPPORT.
     """
 
@@ -143,7 +142,6 @@ class ProbabilitySmoother:
         for fid in set(self._state) - set(ids):
             del self._state[fid]
         return out
-
 
     def _box(self, p: np.ndarray, planes, memory):
         """(ys, xs) of the crop where the new parse's `planes` or the memory (its support box)
