@@ -1,5 +1,6 @@
 """Bounding boxes of masks: the part of a face's box where an effect, the hair fusion or a
 photo's refinement needs to work."""
+import cv2
 import numpy as np
 
 
@@ -13,3 +14,11 @@ def bounds(mask: np.ndarray, threshold: float = 0.01, pad: int = 0):
     h, w = mask.shape
     return (slice(max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, h)),
             slice(max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, w)))
+
+
+def bounds_of_any(planes, threshold: float = 0.01, pad: int = 0):
+    """bounds() of where any of the (H, W) planes exceeds `threshold` (their pixelwise maximum)."""
+    peak = planes[0]
+    for plane in planes[1:]:
+        peak = cv2.max(peak, plane)
+    return bounds(peak, threshold, pad)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from core import align, channels
-from core.regions import bounds
+from core.regions import bounds_of_any
 from models.perception import crop_motion
 from core.types import Face
 
@@ -161,10 +161,7 @@ class ProbabilitySmoother:
 def _support(planes: list, threshold: float, box=None):
     """Box (ys, xs) where any of the (H, W) planes exceeds `threshold`, in the crop's coordinates
     (`box`: where the planes lie in the crop); None when nowhere."""
-    peak = planes[0]
-    for plane in planes[1:]:
-        peak = cv2.max(peak, plane)
-    found = bounds(peak, threshold)
+    found = bounds_of_any(planes, threshold)
     if found is None or box is None:
         return found
     (ys, xs), (oy, ox) = found, (box[0].start, box[1].start)

@@ -13,10 +13,9 @@ hair fusion was fitted on it): their factors are 1.
 The landmark tier was not trained, but its eye polygons run along the lash line: its eyes get a
 factor too, fitted on FaceSynthetics' training faces.
 """
-import cv2
 import numpy as np
 
-from core.regions import bounds
+from core.regions import bounds_of_any
 
 
 def reweigh(probs: np.ndarray, factors) -> np.ndarray:
@@ -30,10 +29,7 @@ def reweigh(probs: np.ndarray, factors) -> np.ndarray:
     if len(changed) == 0:
         return probs
     for face in probs:
-        support = face[changed[0]]
-        for c in changed[1:]:
-            support = cv2.max(support, face[c])
-        sub = bounds(support, 0.0)
+        sub = bounds_of_any([face[c] for c in changed], 0.0)
         if sub is None:
             continue
         p = face[:, sub[0], sub[1]]
