@@ -4,6 +4,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from core.regions import bounds
+
 
 @dataclass
 class Frame:
@@ -67,21 +69,21 @@ class FaceParse:
         `threshold`, padded; None where it nowhere does. Found in the crop and carried into the
         frame (a little larger than the part itself when the face is tilted), so that an effect
         warps only that part back."""
-        if self._probs is not None:
-            mask = sum(self._probs[c] for c in classes) > threshold
-        else:
-            mask = sum(self.crop_probs[c] for c in classes) > threshold
-        rows = np.flatnonzero(mask.any(1))
-        if rows.size == 0:
+        classes = tuple(classes)
+        planes = self._probs if self._probs is not None else self.crop_probs
+        total = planes[classes[0]]
+        if len(classes) > 1:   # summed into one buffer (builtin sum made a temporary per class)
+            total = total.copy()
+            for c in classes[1:]:
+                total += planes[c]
+        found = bounds(total, threshold)
+        if found is None:
             return None
-        cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(0))
+        (y0, y1), (x0, x1) = (found[0].start, found[0].stop), (found[1].start, found[1].stop)
         h, w = self.shape
-        if self._probs is not None:
-            y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        else:   # the crop rectangle's corners in the box (+1 pixel: bilinear reaches a neighbour)
+        if self._probs is None:   # the crop rectangle's corners in the box (+1 pixel: bilinear reaches a neighbour)
             from core import align
-            corners = np.array([(cols[0] - 1, rows[0] - 1), (cols[-1] + 2, rows[0] - 1),
-                                (cols[0] - 1, rows[-1] + 2), (cols[-1] + 2, rows[-1] + 2)], np.float64)
+            corners = np.array([(x0 - 1, y0 - 1), (x1 + 1, y0 - 1), (x0 - 1, y1 + 1), (x1 + 1, y1 + 1)], np.float64)
             pts = align.transform_points(corners, align.invert(self.face.matrix)) - np.array(self.box[:2])
             x0, y0 = np.floor(pts.min(0)).astype(int)
             x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
