@@ -47,10 +47,9 @@ def create_parser(model: str = "auto", device: str = "auto", budget_ms: float = 
         name, parser = select.most_accurate(device)
         log(f"--model auto picked '{name}' (the most accurate tier here; photos have no frame budget)")
     else:  # each tier timed as the pipeline will run it
-        name, parser, timings = select.pick_tier(*warmup_batch(), budget_ms=budget_ms, device=device,
-                                                 prepare=pipeline_threads if leave_a_core else None)
-        log(f"--model auto picked '{name}' (per face here, the faster of two rounds: {select.describe(timings)}; "
-            f"budget {budget_ms:g} ms with {select.MARGIN:.0%} to spare)")
+        name, parser, timings, when = select.pick_tier_remembered(
+            *warmup_batch(), budget_ms=budget_ms, device=device, prepare=pipeline_threads if leave_a_core else None)
+        log(f"--model auto picked '{name}' ({select.describe_pick(timings, when, budget_ms)})")
     if leave_a_core:
         leave_a_core_to_tracking()   # the tier is loaded now: torch may have come in
     return parser

@@ -108,9 +108,8 @@ def resolve_model(args, files=()) -> str:
         return name
     from stream import assemble
     budget = args.budget_ms if args.budget_ms is not None else select.DEFAULT_BUDGET_MS
-    name, _, timings = select.pick_tier(*assemble.warmup_batch(), budget_ms=budget, device=args.device)
-    print(f"--model auto picked '{name}' for every worker (per face here, the faster of two rounds: "
-          f"{select.describe(timings)}; budget {budget:g} ms)")
+    name, _, timings, when = select.pick_tier_remembered(*assemble.warmup_batch(), budget_ms=budget, device=args.device)
+    print(f"--model auto picked '{name}' for every worker ({select.describe_pick(timings, when, budget)})")
     return name
 
 

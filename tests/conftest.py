@@ -12,6 +12,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _own_picks_file(tmp_path_factory, monkeypatch):
+    """Each test remembers --model auto's live picks in a folder of its own (not ~/.cache), so one
+    test's pick is never another's (the subprocesses a test starts inherit it)."""
+    monkeypatch.setenv("FACEPARSE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """/work/shared (../shared beside the repository); skips the test when it is absent."""

@@ -5,8 +5,12 @@ here, by timing warm-up parses on this machine, most accurate first: so it never
 less accurate than one it could afford. The machine may be busy with other
 work, which only ever makes a parse slower: each tier is timed in two rounds and its faster
 round counts, and a tier must fit the budget with a margin to spare, so that one busy moment
-does not flip the choice from run to run. For photos and folders no frame budget applies: the
-most accurate tier that can run here.
+does not flip the choice from run to run. Where a tier's time sits at the limit the margin cannot
+settle it (the spread is from process to process: session 17's Intel Xeon timed `combined` at
+10.4-11.4 ms against a 10.8 ms limit), so the first pick on a machine is remembered
+(`pick_tier_remembered`, in ~/.cache/faceparse/) and reused until the CPU, the libraries, the
+weights or the budget change. For photos and folders no frame budget applies: the most accurate
+tier that can run here.
 
 "Most accurate" trusts real faces first. Tiers scored on the 200 hidden real portraits of issue
 #13 (measured outside the project, copied into checkpoints/real_photos.json) come first, ranked
@@ -18,9 +22,14 @@ checkpoints/<tier>.pt, or checkpoints/<tier>.json for a tier without weights), n
 their papers report. Synthetic faces rank RNN-G's eyes and lips above the landmark tier's and
 real photos the other way round; the real ones decide.
 """
+import hashlib
 import json
+import os
+import platform
 import time
+from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -124,3 +133,89 @@ def pick_tier(crops, five, mesh, budget_ms: float = DEFAULT_BUDGET_MS, device: s
             return name, parser, timings
     fastest = min(timings, key=lambda n: min(timings[n]))
     return fastest, parsers[fastest], timings
+
+
+def picks_file() -> Path:
+    """Where live picks are remembered: $FACEPARSE_CACHE_DIR, else $XDG_CACHE_HOME/faceparse, else
+    ~/.cache/faceparse."""
+    folder = os.environ.get("FACEPARSE_CACHE_DIR") or \
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "faceparse"
+    return Path(folder) / "auto_tier.json"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_key(budget_ms: float, device: str, margin: float = MARGIN) -> str:
+    """What a live pick depends on: this CPU and its core count, Python and the runtimes, every
+    tier's weights (size and modification time: a pull or a retraining changes them), the budget."""
+    import numpy
+    runtimes = []
+    for module in ("onnxruntime", "torch", "mediapipe"):
+        try:
+            from importlib.metadata import version
+            runtimes.append(f"{module} {version(module)}")
+        except Exception:
+            runtimes.append(f"{module} -")
+    weights = []
+    for name in registry.available_checkpoints():
+        path = registry.tier(name).checkpoint
+        path = path if path.exists() else path.with_suffix(".json")
+        stat = path.stat() if path.exists() else None
+        weights.append((name, stat.st_size, stat.st_mtime_ns) if stat else (name,))
+    parts = [_cpu_name(), os.cpu_count(), platform.python_version(), numpy.__version__, runtimes, weights,
+             round(float(budget_ms), 3), device, margin]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _read_picks() -> dict:
+    try:
+        picks = json.loads(picks_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return picks if isinstance(picks, dict) else {}
+
+
+def pick_tier_remembered(crops, five, mesh, budget_ms: float = DEFAULT_BUDGET_MS, device: str = "auto",
+                         prepare=None):
+    """pick_tier, remembered per machine: (name, parser, timings, when) where `when` is the date of
+    an earlier pick reused (its timings are that pick's), or None when the tiers were timed now.
+    A pick that cannot be reused (unreadable file, a tier that no longer loads) is timed again."""
+    key = machine_key(budget_ms, device)
+    entry = _read_picks().get(key)
+    if isinstance(entry, dict) and entry.get("name") in registry.available_checkpoints():
+        try:
+            parser = registry.create_parser(entry["name"], device=device)
+            timings = {n: tuple(ms) for n, ms in entry["timings"].items()}
+            return entry["name"], parser, timings, entry["when"]
+        except Exception:   # noqa: BLE001  (whatever went wrong, timing afresh is the answer)
+            pass
+    name, parser, timings = pick_tier(crops, five, mesh, budget_ms=budget_ms, device=device, prepare=prepare)
+    picks = _read_picks()
+    picks[key] = {"name": name, "timings": {n: list(ms) for n, ms in timings.items()},
+                  "when": datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": _cpu_name(), "budget_ms": budget_ms}
+    try:
+        path = picks_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(picks, indent=1))
+        tmp.replace(path)
+    except OSError:
+        pass   # a read-only home: the pick is just not remembered
+    return name, parser, timings, None
+
+
+def describe_pick(timings: dict, when: str | None, budget_ms: float) -> str:
+    """The --model auto message's parenthesis, for run_live.py, demo.py and --ray alike."""
+    measured = f"per face here, the faster of two rounds: {describe(timings)}"
+    if when is not None:
+        measured = (f"timed on this machine on {when}: {describe(timings)}; remembered in {picks_file()}, "
+                    f"delete it to time the tiers again")
+    return f"{measured}; budget {budget_ms:g} ms with {MARGIN:.0%} to spare"

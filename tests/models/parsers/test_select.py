@@ -1,4 +1,7 @@
 """--model auto: the tier is picked by timing warm-up parses here against the budget."""
+import os
+from pathlib import Path
+
 import pytest
 
 from models.parsers import registry, select
@@ -92,3 +95,51 @@ def test_auto_never_picks_a_tier_less_accurate_than_one_it_could_afford(monkeypa
         else:   # nothing fits: the fastest
             assert picked == min(runnable, key=ms.get), budget
         assert parser.name == picked
+
+
+def test_a_live_pick_is_remembered_per_machine_and_budget(monkeypatch):
+    """A tier whose time sits at the limit flipped from run to run (session 17: combined 10.4-11.4
+    ms against 10.8): the first pick on a machine is kept and reused, and timed again when the
+    budget changes or the file is unreadable."""
+    from models.parsers.landmark_parser import LandmarkParser
+    timed = []
+
+    def fake_pick(*a, budget_ms, **k):
+        timed.append(budget_ms)
+        return "landmarks", LandmarkParser(), {"landmarks": (5.0, 4.5)}
+
+    monkeypatch.setattr(select, "pick_tier", fake_pick)
+    batch = (None, None, None)
+    name, parser, timings, when = select.pick_tier_remembered(*batch, budget_ms=12.0, device="cpu")
+    assert (name, when, timed) == ("landmarks", None, [12.0]) and select.picks_file().is_file()
+    assert select.picks_file().parent == Path(os.environ["FACEPARSE_CACHE_DIR"])   # the test's own (conftest)
+    name, parser, timings, when = select.pick_tier_remembered(*batch, budget_ms=12.0, device="cpu")
+    assert name == "landmarks" and parser.name == "landmarks" and when is not None and timed == [12.0]
+    assert timings == {"landmarks": (5.0, 4.5)}
+    message = select.describe_pick(timings, when, 12.0)
+    assert "timed on this machine on" in message and str(select.picks_file()) in message
+    select.pick_tier_remembered(*batch, budget_ms=20.0, device="cpu")   # another budget: timed
+    assert timed == [12.0, 20.0]
+    select.picks_file().write_text("{not json")
+    name, _, _, when = select.pick_tier_remembered(*batch, budget_ms=12.0, device="cpu")
+    assert name == "landmarks" and when is None and timed == [12.0, 20.0, 12.0]
+
+
+def test_a_remembered_pick_is_timed_again_when_the_weights_change(monkeypatch, tmp_path):
+    """The key holds every tier's weights (size, modification time): a pull or a retraining that
+    changes a checkpoint makes the next run time the tiers again."""
+    first = select.machine_key(12.0, "cpu")
+    assert first == select.machine_key(12.0, "cpu") and first != select.machine_key(13.0, "cpu")
+    moved = tmp_path / "landmarks.json"
+    moved.write_text((registry.tier("landmarks").checkpoint.with_suffix(".json")).read_text() + " ")
+    real_tier = registry.tier
+
+    def tier(name):
+        t = real_tier(name)
+        if name != "landmarks":
+            return t
+        class Moved:
+            checkpoint = moved.with_suffix(".pt")
+        return Moved
+    monkeypatch.setattr(registry, "tier", tier)
+    assert select.machine_key(12.0, "cpu") != first
