@@ -138,8 +138,14 @@ def pick_tier(crops, five, mesh, budget_ms: float = DEFAULT_BUDGET_MS, device: s
 def picks_file() -> Path:
     """Where live picks are remembered: $FACEPARSE_CACHE_DIR, else $XDG_CACHE_HOME/faceparse, else
     ~/.cache/faceparse."""
-    folder = os.environ.get("FACEPARSE_CACHE_DIR") or \
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "faceparse"
+    folder = os.environ.get("FACEPARSE_CACHE_DIR")
+    if not folder:
+        try:
+            cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        except RuntimeError:   # no home directory (a service account): the temporary folder
+            import tempfile
+            cache = tempfile.gettempdir()
+        folder = Path(cache) / "faceparse"
     return Path(folder) / "auto_tier.json"
 
 
