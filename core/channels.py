@@ -1,4 +1,4 @@
-"""An image's channels as separate planes."""
+"""An image's channels as separate planes, and sums of planes."""
 import cv2
 import numpy as np
 
@@ -10,3 +10,12 @@ def split(image: np.ndarray) -> list:
     if image.ndim == 2:
         return [image.copy()]
     return [cv2.extractChannel(image, i) for i in range(image.shape[2])]
+
+
+def summed(planes, indices) -> np.ndarray:
+    """planes[i] summed over `indices` (planes indexed on the first axis), as a new array: one
+    buffer added into, where builtin sum made a temporary per plane."""
+    total = planes[indices[0]].copy()
+    for i in indices[1:]:
+        total += planes[i]
+    return total

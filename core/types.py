@@ -4,6 +4,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from core import channels
 from core.regions import bounds
 
 
@@ -70,13 +71,8 @@ class FaceParse:
         frame (a little larger than the part itself when the face is tilted), so that an effect
         warps only that part back."""
         classes = tuple(classes)
-        planes = self._probs if self._probs is not None else self.crop_probs
-        total = planes[classes[0]]
-        if len(classes) > 1:   # summed into one buffer (builtin sum made a temporary per class)
-            total = total.copy()
-            for c in classes[1:]:
-                total += planes[c]
-        found = bounds(total, threshold)
+        found = bounds(channels.summed(self._probs if self._probs is not None else self.crop_probs, classes),
+                       threshold)
         if found is None:
             return None
         (y0, y1), (x0, x1) = (found[0].start, found[0].stop), (found[1].start, found[1].stop)
@@ -99,29 +95,20 @@ class FaceParse:
         summed first and warped once, and only over `sub`."""
         classes = tuple(classes)
         if self._probs is not None:
-            view = self._probs if sub is None else self._probs[:, sub[0], sub[1]]
-            out = view[classes[0]].copy()
-            for c in classes[1:]:
-                out += view[c]
-            return out
+            return channels.summed(self._probs if sub is None else self._probs[:, sub[0], sub[1]], classes)
         h, w = self.shape
         ys, xs = sub if sub is not None else (slice(0, h), slice(0, w))
         ys, xs = slice(*ys.indices(h)[:2]), slice(*xs.indices(w)[:2])
         key = (classes, ys.start, ys.stop, xs.start, xs.stop)
         if key not in self._planes:
             from core import align
-            plane = self.crop_probs[classes[0]]
-            if len(classes) > 1:
-                plane = plane.copy()
-                for c in classes[1:]:
-                    plane += self.crop_probs[c]
             x0, y0 = self.box[0] + xs.start, self.box[1] + ys.start
             rect = (x0, y0, x0 + max(xs.stop - xs.start, 0), y0 + max(ys.stop - ys.start, 0))
             if rect[2] <= rect[0] or rect[3] <= rect[1]:
                 self._planes[key] = np.zeros((rect[3] - rect[1], rect[2] - rect[0]), np.float32)
             else:  # background (class 0) is 1 outside the crop, every other class 0
-                self._planes[key] = align.plane_to_box(plane, self.face.matrix, rect,
-                                                       outside=float(classes.count(0)))
+                plane = channels.summed(self.crop_probs, classes)
+                self._planes[key] = align.plane_to_box(plane, self.face.matrix, rect, outside=float(classes.count(0)))
         return self._planes[key].copy()
 
 

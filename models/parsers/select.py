@@ -162,13 +162,12 @@ def _cpu_name() -> str:
 def machine_key(budget_ms: float, device: str, margin: float = MARGIN) -> str:
     """What a live pick depends on: this CPU and its core count, Python and the runtimes, every
     tier's weights (size and modification time: a pull or a retraining changes them), the budget."""
-    import numpy
+    from importlib.metadata import PackageNotFoundError, version
     runtimes = []
     for module in ("onnxruntime", "torch", "mediapipe"):
         try:
-            from importlib.metadata import version
             runtimes.append(f"{module} {version(module)}")
-        except Exception:
+        except PackageNotFoundError:
             runtimes.append(f"{module} -")
     weights = []
     for name in registry.available_checkpoints():
@@ -176,7 +175,7 @@ def machine_key(budget_ms: float, device: str, margin: float = MARGIN) -> str:
         path = path if path.exists() else path.with_suffix(".json")
         stat = path.stat() if path.exists() else None
         weights.append((name, stat.st_size, stat.st_mtime_ns) if stat else (name,))
-    parts = [_cpu_name(), os.cpu_count(), platform.python_version(), numpy.__version__, runtimes, weights,
+    parts = [_cpu_name(), os.cpu_count(), platform.python_version(), np.__version__, runtimes, weights,
              round(float(budget_ms), 3), device, margin]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
@@ -199,12 +198,14 @@ def pick_tier_remembered(crops, five, mesh, budget_ms: float = DEFAULT_BUDGET_MS
     if isinstance(entry, dict) and entry.get("name") in registry.available_checkpoints():
         try:
             parser = registry.create_parser(entry["name"], device=device)
+            if prepare is not None:
+                prepare()   # after the load, as pick_tier does
             timings = {n: tuple(ms) for n, ms in entry["timings"].items()}
             return entry["name"], parser, timings, entry["when"]
         except Exception:   # noqa: BLE001  (whatever went wrong, timing afresh is the answer)
             pass
     name, parser, timings = pick_tier(crops, five, mesh, budget_ms=budget_ms, device=device, prepare=prepare)
-    picks = _read_picks()
+    picks = _read_picks()   # read again: another run may have written its pick while these were timed
     picks[key] = {"name": name, "timings": {n: list(ms) for n, ms in timings.items()},
                   "when": datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": _cpu_name(), "budget_ms": budget_ms}
     try:
