@@ -3,11 +3,12 @@
 Shared by the network (models.parsers.rnng, torch: training, GPU) and its ONNX Runtime path
 (models.parsers.rnng_ort, no torch): where the four component crops sit, which classes they
 carry, and torch's bilinear resizing with antialias, which the ONNX Runtime path reproduces in
-numpy.
+numpy and OpenCV.
 """
 from dataclasses import dataclass
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from core.align import template_points
@@ -97,8 +98,26 @@ def resize_taps(size_in: int, size_out: int, antialias: bool) -> tuple[np.ndarra
     return np.minimum(index, size_in - 1), weight.astype(np.float32)
 
 
+@lru_cache(maxsize=None)
+def _halving_norm(size: int) -> np.ndarray:
+    """1 / the summed taps of `_halve` per output pixel (size, size, 1): 1 inside, 8/7 on the
+    edge rows and columns, where torch drops the tap beyond the image and renormalises."""
+    ones = np.ones((2 * size, 2 * size), np.float32)
+    return (1 / _halve_unnormalised(ones))[..., None]
+
+
+def _halve_unnormalised(image: np.ndarray) -> np.ndarray:
+    # taps (1, 3, 3, 1) / 8 = a (1, 2, 1) / 4 blur, then the mean of each 2x2 block; zeros outside
+    k = np.array([0.25, 0.5, 0.25], np.float32)
+    blurred = cv2.sepFilter2D(image, cv2.CV_32F, k, k, borderType=cv2.BORDER_CONSTANT)
+    return cv2.resize(blurred, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+
+
 def resize(image: np.ndarray, size: int, antialias: bool = True) -> np.ndarray:
     """(H, W, C) float image -> (size, size, C), as F.interpolate(mode="bilinear", antialias=...)."""
+    if antialias and image.shape[:2] == (2 * size, 2 * size) and image.ndim == 3 and image.shape[2] <= 4:
+        # halving (RNN-G's 256 -> 128 input): the same taps by OpenCV, 4x faster than below
+        return _halve_unnormalised(np.asarray(image, np.float32)) * _halving_norm(size)
     for axis in (0, 1):
         index, weight = resize_taps(image.shape[axis], size, antialias)
         shape = [1, 1, 1]
