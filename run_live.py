@@ -275,6 +275,8 @@ def _check_video_output(path: Path, source):
     """A video or camera makes a video: refuse an image name before any work is done."""
     from core.errors import InputError
     from stream.capture import IMAGE_EXTENSIONS, Mode
+    from stream.video_io import check_video_name
+    check_video_name(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS | {".gif"}:
         what = "the camera" if source.mode is Mode.LIVE else (
             f"{source.path.name} (an animated GIF)" if source.path.suffix.lower() == ".gif" else source.path.name)

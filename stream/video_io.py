@@ -26,13 +26,25 @@ from core.types import Frame
 from stream.capture import ALPHA_EXTENSIONS
 
 
+VIDEO_FORMATS = "e.g. .mp4, .mkv, .webm, .mov"   # what to name a video instead, in errors
+
+
+def check_video_name(path: Path, formats: str = VIDEO_FORMATS) -> None:
+    """InputError for a video output named without an extension (the container comes from it):
+    run_live.py asks before loading any model, the writers again when they open. A folder is
+    refused as one, where the writer opens."""
+    if not Path(path).suffix and not Path(path).is_dir():
+        raise InputError(f"cannot write {path}: a file name with an extension is needed ({formats})")
+
+
 class _AtomicOutput:
     """A container written under a temporary name and renamed into place by close()."""
 
-    formats = "e.g. .mp4, .mkv, .webm, .mov"   # what to name the file instead, in errors
+    formats = VIDEO_FORMATS
 
     def __init__(self, path):
         self.path = Path(path)
+        check_video_name(self.path, self.formats)
         self.temp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         folder = self.path.parent
         if not folder.is_dir():
@@ -46,8 +58,7 @@ class _AtomicOutput:
             self._container = av.open(str(self.temp_path), "w")
         except ValueError:  # PyAV: no muxer for this extension
             self.temp_path.unlink(missing_ok=True)
-            what = f"unknown video format '{self.path.suffix}'" if self.path.suffix else "a file name with an extension is needed"
-            raise InputError(f"cannot write {self.path}: {what} ({self.formats})") from None
+            raise InputError(f"cannot write {self.path}: unknown video format '{self.path.suffix}' ({self.formats})") from None
         except OSError as exc:
             raise InputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self.closed = False

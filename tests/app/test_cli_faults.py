@@ -195,3 +195,17 @@ def test_a_stream_url_that_ends_says_so_and_keeps_the_recording(tmp_path, capsys
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"warning: camera {url} stopped delivering frames") and "the stream ended" in last
     assert "unplugged" not in last
+
+
+def test_video_output_without_extension_is_refused_before_any_model_loads(tmp_video, tmp_path, capsys, monkeypatch):
+    from stream import assemble
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the output name was checked")
+    monkeypatch.setattr(assemble, "build_pipeline", no_model)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    code, out, err = run(capsys, "--input", tmp_video(n_frames=3), "--output", out_dir / "clip")
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: cannot write {out_dir / 'clip'}: a file name with an extension is needed (e.g. .mp4, .mkv, .webm, .mov)"]
+    assert list(out_dir.iterdir()) == []
