@@ -25,10 +25,12 @@ from models.perception.hair_fusion import EYE, Fusion, load_fusion
 EVERY = 2            # video: the network on every 2nd frame (its 15 ms would otherwise slow the stream)
 INPUT = 384          # hair network input side (a multiple of 64: exact to the tflite graph)
 # stills (no frame budget): the input grows with the face's head crop up to this side, so a large
-# face's hair is not shrunk as much. Measured (README, Hair; 384 / 448 / 512): FaceSynthetics hair
-# 0.828 / 0.846 / 0.855, dev 0.942 / 0.945 / 0.945, LFW unchanged (small faces: INPUT), false hair
-# on the dev set's bald heads 0.46 / 0.52 / 0.60% of pixels: 448 keeps most of the gain
-STILL_MAX_INPUT = 448
+# face's hair is not shrunk as much. Measured with the learned fusion (README, Hair; `combined`,
+# caps 448 / 512 / 576 / 640 / 768): FaceSynthetics val hair 0.813 / 0.818 / 0.819 / 0.830 / 0.830,
+# the hair dev set enlarged 1.7x (faces as large as the issues' 512-pixel portraits) 0.950 / 0.954 /
+# 0.956 / 0.956 / 0.940, its bald heads' false hair 0.003 / 0.031 / 0.007 / 0.227 / 0.72% of the
+# image; LFW unchanged (small faces: INPUT). 576: the largest that leaves bald heads bare
+STILL_MAX_INPUT = 576
 SIDE = 7.0           # crop side, in eye distances
 DOWN = 1.5           # crop centre below the eye centre, in eye distances
 PARSER_WEIGHT = 0.5  # "mix": weight of the parser's own hair share against the hair network's

@@ -208,9 +208,10 @@ def test_stills_average_the_mirror_and_video_runs_once(net):
     assert len(batches[1]) == 1
 
 
-def test_stills_feed_a_large_face_at_its_own_resolution_up_to_the_networks_size(net):
+def test_stills_feed_a_large_face_at_its_own_resolution_up_to_a_cap(net):
     """A still's head crop goes in at its side in frame pixels (rounded up to 64) between 384 and
-    512; video keeps 384. A small and an enlarged copy of a portrait in one frame: two batches."""
+    STILL_MAX_INPUT; video keeps 384. A small and an enlarged copy of a portrait in one frame: two
+    batches."""
     image = cv2.resize(portrait(), None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)   # head crop ~295 px
     small = one_face(image)[0]
     big_image = cv2.resize(image, None, fx=2.4, fy=2.4, interpolation=cv2.INTER_CUBIC)   # ~705 px
