@@ -1,6 +1,6 @@
 """Fit the whole-head hair fusion (models/perception/hair.py) on LFW's training people.
 
-    python -m tools.fit_hair_fusion --model rnng landmarks student --check   # cache, fit, write checkpoints/hair_fusion.json
+    python -m tools.fit_hair_fusion --check                    # every tier: cache, fit, write checkpoints/hair_fusion.json
     python -m tools.fit_hair_fusion --model rnng --errors       # where the hair errors are (train people)
 
 Step 1 (cached under data/hair_fusion/<model>/, reused): every LFW image once through the
@@ -251,7 +251,8 @@ def fit(model: str, folder: Path, log=print) -> dict:
 def main(argv=None):
     from models.perception import hair_fusion
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", nargs="+", default=["rnng", "landmarks", "student"])
+    ap.add_argument("--model", nargs="+", default=["rnng", "landmarks", "student", "teacher", "rednet", "bspnet",
+                                                    "stn-icnn"])   # every parser tier (`combined` uses RNN-G's)
     ap.add_argument("--cache", type=Path, default=ROOT / "data" / "hair_fusion")
     ap.add_argument("--out", type=Path, default=hair_fusion.FUSION_FILE)
     ap.add_argument("--errors", action="store_true", help="only the error breakdown of the shipped rule (train people)")
