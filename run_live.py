@@ -190,7 +190,9 @@ def run_source(source, settings, virtual_camera, args) -> int:
         if source.mode is not capture.Mode.IMAGE:
             _check_video_output(Path(args.output), source)
     if args.save_labels and source.mode is not capture.Mode.IMAGE:   # a video's labels: one .mkv, its folder made as --output's
+        from stream.video_io import LabelVideoWriter, check_video_name
         _check_writable(Path(args.save_labels), folder=False)
+        check_video_name(Path(args.save_labels), LabelVideoWriter.formats)
     targets = image_targets(source, args) if source.mode is capture.Mode.IMAGE else None
 
     # leave_a_core: torch gets one thread fewer than the cores, the tracking thread keeps one

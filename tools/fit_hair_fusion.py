@@ -249,10 +249,12 @@ def fit(model: str, folder: Path, log=print) -> dict:
 
 
 def main(argv=None):
+    from models.parsers import registry
     from models.perception import hair_fusion
+    from models.perception.hair import FUSION_OF
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", nargs="+", default=["rnng", "landmarks", "student", "teacher", "rednet", "bspnet",
-                                                    "stn-icnn"])   # every parser tier (`combined` uses RNN-G's)
+    # every tier with hair of its own (`combined` uses RNN-G's fusion: hair.FUSION_OF)
+    ap.add_argument("--model", nargs="+", default=[n for n in registry.TIERS if n not in FUSION_OF])
     ap.add_argument("--cache", type=Path, default=ROOT / "data" / "hair_fusion")
     ap.add_argument("--out", type=Path, default=hair_fusion.FUSION_FILE)
     ap.add_argument("--errors", action="store_true", help="only the error breakdown of the shipped rule (train people)")

@@ -116,7 +116,7 @@ def _halve_unnormalised(image: np.ndarray) -> np.ndarray:
 def resize(image: np.ndarray, size: int, antialias: bool = True) -> np.ndarray:
     """(H, W, C) float image -> (size, size, C), as F.interpolate(mode="bilinear", antialias=...)."""
     if antialias and image.shape[:2] == (2 * size, 2 * size) and image.ndim == 3 and image.shape[2] <= 4:
-        # halving (RNN-G's 256 -> 128 input): the same taps by OpenCV, 4x faster than below
+        # halving (RNN-G's 256 -> 128 input): the same taps by OpenCV, 3x faster than below
         return _halve_unnormalised(np.asarray(image, np.float32)) * _halving_norm(size)
     for axis in (0, 1):
         index, weight = resize_taps(image.shape[axis], size, antialias)

@@ -209,3 +209,9 @@ def test_video_output_without_extension_is_refused_before_any_model_loads(tmp_vi
     assert code == 2 and err.strip().splitlines() == [
         f"error: cannot write {out_dir / 'clip'}: a file name with an extension is needed (e.g. .mp4, .mkv, .webm, .mov)"]
     assert list(out_dir.iterdir()) == []
+    code, out, err = run(capsys, "--input", tmp_video(n_frames=3), "--output", out_dir / "clip.mp4",
+                         "--save-labels", out_dir / "labels")
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: cannot write {out_dir / 'labels'}: a file name with an extension is needed "
+        "(a video's label maps go to a lossless .mkv, e.g. labels.mkv)"]
+    assert list(out_dir.iterdir()) == []
