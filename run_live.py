@@ -146,7 +146,7 @@ def interrupted_message(run, args) -> str:
 
 def run(args) -> int:
     import effects
-    from stream import capture, assemble as session
+    from stream import capture
     from core.errors import InputError
 
     if args.ray:

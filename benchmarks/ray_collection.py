@@ -94,7 +94,7 @@ def main():
                 rates.setdefault((folder.name, f"ray, {workers} worker(s)"), []).append(rate)
                 rates.setdefault((folder.name, f"start-up s, {workers} worker(s)"), []).append(ready)
             rates.setdefault((folder.name, "one process"), []).append(run_one_process(folder, args.model))
-    print(f"| collection | measure | rounds | median |\n|---|---|---|---|")
+    print("| collection | measure | rounds | median |\n|---|---|---|---|")
     for (name, what), values in rates.items():
         print(f"| {name} | {what} | {', '.join(f'{v:.2f}' for v in values)} | {statistics.median(values):.2f} |")
 

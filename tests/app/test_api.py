@@ -9,7 +9,7 @@ from skimage import data
 
 import faceparse
 import run_live
-from core.classes import (HAIR, INNER_MOUTH, LEFT_EYE, LOWER_LIP, NOSE, RIGHT_EYE, SKIN, UPPER_LIP)
+from core.classes import (HAIR, LEFT_EYE, LOWER_LIP, NOSE, RIGHT_EYE, SKIN, UPPER_LIP)
 from core.errors import InputError
 from effects import EffectSpecError
 from models.parsers.registry import UnknownModel

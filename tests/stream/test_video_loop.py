@@ -4,7 +4,6 @@ import os
 import signal
 
 import av
-import numpy as np
 import pytest
 
 from stream import assemble

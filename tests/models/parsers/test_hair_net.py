@@ -1,7 +1,6 @@
 """The ported MediaPipe hair network: shipped weights, safe loading, custom-op semantics, and
 (where ../shared exists) conversion reproducibility and LFW accuracy."""
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
