@@ -150,8 +150,9 @@ def probs_to_frame(probs: np.ndarray, matrix: np.ndarray, frame_hw: tuple, class
     Returns (box, probs_box): box = (x0, y0, x1, y1) in the frame, probs_box (C, y1-y0, x1-x0)
     float32. Pixels of the box outside the crop get background (class 0) probability 1.
     Only the box is warped, never the whole frame; with `classes`, only their planes (the
-    others 0). `out`: a (C, y1-y0, x1-x0) float32 array (a view) to fill instead of a new one
-    (a large photo's planes are hundreds of MB).
+    others 0, never written: a new array's zero pages cost nothing until touched). `out`: a
+    zero-filled (C, y1-y0, x1-x0) float32 array (a view) to fill instead of a new one (a large
+    photo's planes are hundreds of MB).
     """
     size = probs.shape[-1]
     box = crop_box_in_frame(matrix, frame_hw, size)
@@ -159,12 +160,10 @@ def probs_to_frame(probs: np.ndarray, matrix: np.ndarray, frame_hw: tuple, class
     if x1 <= x0 or y1 <= y0:
         return box, np.zeros((probs.shape[0], 0, 0), np.float32)
     if out is None:
-        out = np.empty((probs.shape[0], y1 - y0, x1 - x0), np.float32)
+        out = (np.empty if classes is None else np.zeros)((probs.shape[0], y1 - y0, x1 - x0), np.float32)
     for c in range(probs.shape[0]):
         if classes is None or c in classes:
             plane_to_box(probs[c], matrix, box, outside=1.0 if c == 0 else 0.0, out=out[c])
-        else:
-            out[c] = 0.0
     return box, out
 
 

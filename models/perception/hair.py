@@ -17,7 +17,6 @@ import numpy as np
 
 from core import align
 from core.classes import BACKGROUND, HAIR, NUM_CLASSES, SKIN
-from core.regions import bounds
 # the learned per-pixel hair share, one per tier that has been fitted (python -m tools.fit_hair_fusion);
 # tiers without one keep the "mix" rule
 from models.perception.hair_fusion import EYE, Fusion, load_fusion
@@ -258,16 +257,13 @@ def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_h
     if classes is not None:
         classes = frozenset(classes) | {BACKGROUND, HAIR}
     inner = align.crop_box_in_frame(face_matrix, frame_hw, probs.shape[-1])
-    head = align.crop_box_in_frame(hair.matrix, frame_hw, hair.prob.shape[0])
-    outer = _warp_into(hair.prob, hair.matrix, head) if head[2] > head[0] and head[3] > head[1] else None
-    hx = None if outer is None else bounds(outer > BOX_HAIR)
-    if hx is None:
+    hair_box = _hair_box(hair, frame_hw)
+    if hair_box is None:
         return align.probs_to_frame(probs, face_matrix, frame_hw, classes)
-    (ys, xs) = hx
-    hair_box = (head[0] + xs.start, head[1] + ys.start, head[0] + xs.stop, head[1] + ys.stop)
     box = x0, y0, x1, y1 = (min(inner[0], hair_box[0]), min(inner[1], hair_box[1]),
                             max(inner[2], hair_box[2]), max(inner[3], hair_box[3]))
-    outer = _warp_into(hair.prob, hair.matrix, box)   # the aligned crop may reach above the head crop
+    outer = _warp_into(hair.prob, hair.matrix, box)   # the aligned crop may reach beyond the head crop
+    # zero pages until written: the planes nobody reads (`classes`) cost no time
     out = np.zeros((NUM_CLASSES, y1 - y0, x1 - x0), np.float32)
     out[BACKGROUND] = 1.0 - outer
     out[HAIR] = outer
@@ -282,6 +278,25 @@ def to_frame(probs: np.ndarray, face_matrix: np.ndarray, hair: HeadHair, frame_h
         window[BACKGROUND] -= moved
         window[HAIR] += moved
     return box, out
+
+
+def _hair_box(hair: HeadHair, frame_hw: tuple) -> tuple | None:
+    """Frame box (x0, y0, x1, y1) holding every frame pixel where the network's hair, warped
+    into the frame, exceeds BOX_HAIR (None: nowhere). Found from the outer outline of that hair
+    in the head crop, mapped to the frame (0.1 ms), instead of warping the whole head crop
+    (1.3-1.5 ms of a close-up). A frame pixel's interpolated value can exceed BOX_HAIR only within one head
+    crop pixel of a head pixel that does: the margin is one head pixel in frame pixels, plus one."""
+    outlines, _ = cv2.findContours((hair.prob > BOX_HAIR).view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not outlines:
+        return None
+    outline = np.concatenate(outlines).reshape(-1, 2).astype(np.float64)
+    in_frame = align.transform_points(outline, align.invert(hair.matrix))
+    margin = 1.0 / align.crop_per_frame(hair.matrix) + 1.0
+    h, w = frame_hw
+    x0, y0 = np.floor(in_frame.min(0) - margin).astype(int)
+    x1, y1 = np.ceil(in_frame.max(0) + margin).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
 def _warp_into(plane: np.ndarray, matrix: np.ndarray, box: tuple) -> np.ndarray:
