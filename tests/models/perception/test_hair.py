@@ -288,6 +288,24 @@ def test_to_frame_covers_the_head_crop_and_keeps_the_parse_inside(net):
     assert out[HAIR][outside].max() > 0.5   # the long hair below the aligned crop
 
 
+@pytest.mark.parametrize("angle", [0, 25])
+def test_the_hair_box_holds_all_the_hair_warped_into_the_frame(net, angle):
+    # found from the hair's outline in the head crop, not by warping the whole crop: it must
+    # still hold every frame pixel the warp would give hair above BOX_HAIR (a tilted head too)
+    image = portrait()
+    h, w = image.shape[:2]
+    image = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 0.8), (w, h),
+                           borderMode=cv2.BORDER_REPLICATE)
+    face = one_face(image)[0]
+    hair = whole_hair.HairStage(net)(image, [face])[face.id]
+    x0, y0, x1, y1 = whole_hair._hair_box(hair, (h, w))
+    warped = whole_hair._warp_into(hair.prob, hair.matrix, (0, 0, w, h)) > whole_hair.BOX_HAIR
+    ys, xs = np.nonzero(warped)
+    assert len(ys) > 1000
+    assert x0 <= xs.min() and y0 <= ys.min() and xs.max() < x1 and ys.max() < y1
+    assert (x1 - x0) * (y1 - y0) < 1.1 * (xs.ptp() + 1) * (ys.ptp() + 1)   # and hardly more
+
+
 def test_video_feeds_back_the_previous_hair_moved_to_the_new_crop(net):
     image = portrait()
     face = one_face(image)[0]
