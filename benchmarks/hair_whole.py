@@ -134,8 +134,10 @@ def sweep(sets, model: str, only=None, extra=None):
         off = cfg.pop("off", False)
         stage = None if off else whole_hair.HairStage(net, tier=model, **cfg)
         fuse = whole_hair.fuse
-        if not learned:
-            whole_hair.fuse = lambda p, h, _w=None, w=weight, r=rule, f=fringe, crop=None, **_: fuse(p, h, w, r, f, crop)
+        if not learned:   # the pipeline's call, with this configuration's rule and weight
+            def mixed(p, h, _w=None, w=weight, r=rule, f=fringe, crop=None, **_):
+                return fuse(p, h, w, r, f, crop)
+            whole_hair.fuse = mixed
         row = {}
         for name, items in tracked.items():
             labels = {}

@@ -284,8 +284,9 @@ def _hair_box(hair: HeadHair, frame_hw: tuple) -> tuple | None:
     """Frame box (x0, y0, x1, y1) holding every frame pixel where the network's hair, warped
     into the frame, exceeds BOX_HAIR (None: nowhere). Found from the outer outline of that hair
     in the head crop, mapped to the frame (0.1 ms), instead of warping the whole head crop
-    (1.3-1.5 ms of a close-up). A frame pixel's interpolated value can exceed BOX_HAIR only within one head
-    crop pixel of a head pixel that does: the margin is one head pixel in frame pixels, plus one."""
+    (1.3-1.5 ms of a close-up). A frame pixel's interpolated value can exceed BOX_HAIR only
+    within one head crop pixel of a head pixel that does: the margin is one head pixel in frame
+    pixels, plus one."""
     outlines, _ = cv2.findContours((hair.prob > BOX_HAIR).view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not outlines:
         return None
