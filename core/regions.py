@@ -22,3 +22,15 @@ def bounds_of_any(planes, threshold: float = 0.01, pad: int = 0):
     for plane in planes[1:]:
         peak = cv2.max(peak, plane)
     return bounds(peak, threshold, pad)
+
+
+def points_bounds(points: np.ndarray, pad: float, shape: tuple):
+    """Slices (ys, xs) around points (N, 2) in box coordinates, padded and kept inside a box of
+    `shape` (h, w); None when off the box."""
+    h, w = shape
+    x0, y0 = np.floor(points.min(0) - pad).astype(int)
+    x1, y1 = np.ceil(points.max(0) + pad).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return slice(y0, y1), slice(x0, x1)

@@ -2,7 +2,8 @@
 import numpy as np
 
 from effects.colour import clip, colour_lab, recolour
-from effects.masks import FaceRegion, ellipse, feather, points_bounds
+from core.regions import points_bounds
+from effects.masks import FaceRegion, ellipse, feather
 from effects.spec import EffectParams
 from core.classes import LEFT_EYE, RIGHT_EYE, SKIN
 from core.mesh import LEFT_CHEEK_PTS, RIGHT_CHEEK_PTS

@@ -3,7 +3,8 @@
 import numpy as np
 
 from effects.colour import clip, colour_lab, recolour
-from effects.masks import FaceRegion, feather, points_bounds, polygon, resample
+from core.regions import points_bounds
+from effects.masks import FaceRegion, feather, polygon, resample
 from effects.spec import EffectParams
 from core.classes import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
 from core.mesh import LEFT_EYE_UPPER, RIGHT_EYE_UPPER

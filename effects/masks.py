@@ -108,17 +108,6 @@ def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     return mask if sigma < 0.3 else gaussian(mask, sigma, cv2.BORDER_CONSTANT)
 
 
-def points_bounds(points: np.ndarray, pad: float, shape: tuple):
-    """Slices (ys, xs) around points (N, 2) in box coordinates, padded; None when off the box."""
-    h, w = shape
-    x0, y0 = np.floor(points.min(0) - pad).astype(int)
-    x1, y1 = np.ceil(points.max(0) + pad).astype(int) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return slice(y0, y1), slice(x0, x1)
-
-
 def polygon(shape: tuple, points: np.ndarray, origin=(0, 0)) -> np.ndarray:
     """Filled polygon (float32 0/1, anti-aliased) of points given relative to `origin`."""
     mask = np.zeros(shape, np.uint8)

@@ -17,6 +17,7 @@ import numpy as np
 
 from core import align
 from core.classes import BACKGROUND, HAIR, NUM_CLASSES, SKIN
+from core.regions import points_bounds
 # the learned per-pixel hair share, one per tier that has been fitted (python -m tools.fit_hair_fusion);
 # tiers without one keep the "mix" rule
 from models.perception.hair_fusion import EYE, Fusion, load_fusion
@@ -292,12 +293,11 @@ def _hair_box(hair: HeadHair, frame_hw: tuple) -> tuple | None:
         return None
     outline = np.concatenate(outlines).reshape(-1, 2).astype(np.float64)
     in_frame = align.transform_points(outline, align.invert(hair.matrix))
-    margin = 1.0 / align.crop_per_frame(hair.matrix) + 1.0
-    h, w = frame_hw
-    x0, y0 = np.floor(in_frame.min(0) - margin).astype(int)
-    x1, y1 = np.ceil(in_frame.max(0) + margin).astype(int) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+    found = points_bounds(in_frame, 1.0 / align.crop_per_frame(hair.matrix) + 1.0, frame_hw)
+    if found is None:
+        return None
+    ys, xs = found
+    return xs.start, ys.start, xs.stop, ys.stop
 
 
 def _warp_into(plane: np.ndarray, matrix: np.ndarray, box: tuple) -> np.ndarray:
